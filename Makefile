@@ -1,0 +1,144 @@
+# saferring - top-level build.  Plain GNU make; everything lands in build/.
+#
+#   make            build daemon, library, examples and tests
+#   make deps       install missing Debian build dependencies
+#   make run        deps + build + saferringd in the foreground
+#   make check      deps + build + every test
+#   make check-asan the same under AddressSanitizer + UBSan
+
+VERSION      := 0.1.0
+SO_MAJOR     := 1
+SO_MINOR     := 0
+
+B            ?= build
+CC           ?= cc
+CFLAGS       ?= -O2 -g
+WARN         := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+                -Wmissing-prototypes -Wno-unused-parameter
+CPPFLAGS     += -D_GNU_SOURCE -Iinclude -Iproto -I$(B)/gen -Idaemon \
+                -DSR_VERSION='"$(VERSION)"'
+ALL_CFLAGS   = -std=gnu11 -fPIC $(WARN) $(CFLAGS) $(SAN)
+LDFLAGS      += $(SAN)
+
+# Debian's liburing.so does not export io_uring_register_restrictions or
+# io_uring_enable_rings; the static archive does, so the daemon links it.
+URING_A      := $(firstword $(wildcard /usr/lib/$(shell gcc -print-multiarch 2>/dev/null)/liburing.a /usr/lib/liburing.a))
+DAEMON_LIBS  := $(if $(URING_A),$(URING_A),-luring) -lprotobuf-c -lseccomp -lsystemd
+CLIENT_LIBS  := -lprotobuf-c -lseccomp
+
+DEB_PACKAGES := gcc make pkg-config liburing-dev libseccomp-dev \
+                libprotobuf-c-dev protobuf-c-compiler libcmocka-dev \
+                libsystemd-dev strace
+
+PROTO_C      := $(B)/gen/saferring.pb-c.c
+PROTO_H      := $(B)/gen/saferring.pb-c.h
+COMMON_SRC   := $(PROTO_C) proto/wire.c proto/status.c
+DAEMON_MAIN  := daemon/main.c
+DAEMON_SRC   := $(filter-out $(DAEMON_MAIN),$(wildcard daemon/*.c))
+CLIENT_SRC   := $(wildcard client/*.c)
+EXAMPLE_SRC  := $(wildcard examples/*.c)
+UNIT_SRC     := $(wildcard tests/unit/test_*.c)
+E2E_SRC      := $(wildcard tests/e2e/test_*.c)
+TESTLIB_SRC  := $(wildcard tests/lib/*.c)
+
+obj = $(patsubst %.c,$(B)/obj/%.o,$(patsubst $(B)/%,%,$(1)))
+
+COMMON_OBJ   := $(call obj,$(COMMON_SRC))
+DAEMON_OBJ   := $(call obj,$(DAEMON_SRC))
+CLIENT_OBJ   := $(call obj,$(CLIENT_SRC))
+TESTLIB_OBJ  := $(call obj,$(TESTLIB_SRC))
+
+SAFERRINGD   := $(B)/sbin/saferringd
+LIB_SO       := $(B)/lib/libsaferring.so.$(SO_MAJOR).$(SO_MINOR)
+LIB_A        := $(B)/lib/libsaferring.a
+DAEMON_AR    := $(B)/lib/libsaferringd-modules.a
+EXAMPLES     := $(patsubst examples/%.c,$(B)/bin/%,$(EXAMPLE_SRC))
+UNIT_TESTS   := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
+E2E_TESTS    := $(patsubst tests/e2e/%.c,$(B)/tests/%,$(E2E_SRC))
+
+.PHONY: all deps run check check-asan check-run clean
+.DEFAULT_GOAL := all
+
+all: $(SAFERRINGD) $(LIB_SO) $(LIB_A) $(EXAMPLES) $(UNIT_TESTS) $(E2E_TESTS)
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+# Each runs a fresh make after deps so that probes of installed files
+# (liburing.a above) see the packages deps just installed.
+run: deps
+	@$(MAKE) --no-print-directory all
+	$(SAFERRINGD) --foreground $(if $(SOCKET),--socket $(SOCKET))
+
+check: deps
+	@$(MAKE) --no-print-directory check-run
+
+check-asan: deps
+	@$(MAKE) --no-print-directory B=build-asan \
+	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	  CFLAGS="-O1 -g" check-run
+
+check-run: all
+	@B=$(B) tests/run-tests.sh $(UNIT_TESTS) $(E2E_TESTS) $(wildcard tests/scripts/test_*.sh)
+
+$(PROTO_C) $(PROTO_H): proto/saferring.proto
+	@mkdir -p $(B)/gen
+	protoc-c --c_out=$(B)/gen -Iproto proto/saferring.proto
+
+$(B)/obj/%.o: %.c $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+# Generated code is not held to our warning set.
+$(B)/obj/gen/%.o: $(B)/gen/%.c $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -std=gnu11 -fPIC $(CFLAGS) $(SAN) -c $< -o $@
+
+$(SAFERRINGD): $(call obj,$(DAEMON_MAIN)) $(DAEMON_OBJ) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LIBS)
+
+$(LIB_SO): $(CLIENT_OBJ) $(COMMON_OBJ) client/libsaferring.map
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,libsaferring.so.$(SO_MAJOR) \
+	  -Wl,--version-script=client/libsaferring.map -o $@ \
+	  $(CLIENT_OBJ) $(COMMON_OBJ) $(CLIENT_LIBS)
+	ln -sf $(notdir $@) $(B)/lib/libsaferring.so.$(SO_MAJOR)
+	ln -sf libsaferring.so.$(SO_MAJOR) $(B)/lib/libsaferring.so
+
+$(LIB_A): $(CLIENT_OBJ) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+# Examples and end-to-end tests link the static library: they run from
+# the build tree without LD_LIBRARY_PATH.
+$(B)/bin/%: $(B)/obj/examples/%.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CLIENT_LIBS)
+
+# Unit tests link the daemon's modules from an archive, so each pulls in
+# only the modules it exercises.
+$(DAEMON_AR): $(DAEMON_OBJ) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(B)/tests/%: $(B)/obj/tests/unit/%.o $(DAEMON_AR)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LIBS) -lcmocka
+
+$(B)/tests/%: $(B)/obj/tests/e2e/%.o $(TESTLIB_OBJ) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CLIENT_LIBS) -lcmocka
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,20 @@
+#!/bin/sh
+# Runs each test program or script given, one at a time, and prints one
+# summary line.  Exit status 77 means "skipped" (the automake convention):
+# the test printed why.  Any other non-zero status is a failure.
+pass=0 fail=0 skip=0 failed=""
+for t in "$@"; do
+	echo "=== $t"
+	start=$(date +%s)
+	"$t"
+	rc=$?
+	took=$(( $(date +%s) - start ))
+	case $rc in
+	0)  pass=$((pass + 1)); echo "--- PASS $t (${took}s)" ;;
+	77) skip=$((skip + 1)); echo "--- SKIP $t (${took}s)" ;;
+	*)  fail=$((fail + 1)); failed="$failed $t"; echo "--- FAIL $t (exit $rc, ${took}s)" ;;
+	esac
+done
+[ -n "$failed" ] && echo "failed:$failed"
+echo "$pass passed, $fail failed, $skip skipped"
+[ "$fail" -eq 0 ]
