@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * log.h - the daemon's log lines.  To stderr (journald picks them up) or,
+ * once detached, to syslog.  A line names the object and the reason.
+ * Must never be handed a client-controlled format string.
+ */
+#ifndef SAFERRINGD_LOG_H
+#define SAFERRINGD_LOG_H
+
+#include <syslog.h>
+
+void log_to_syslog(void);
+void log_set_verbose(int verbose);
+void log_msg(int priority, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#define log_err(...) log_msg(LOG_ERR, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARNING, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+
+#endif
