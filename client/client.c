@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * client.c - a libsaferring session's life: connect, Hello/Welcome, map
+ * the arena, build the tables the Welcome sizes, and tear it all down.
+ *
+ * Must never map an arena whose memfd is not exactly the size the
+ * Welcome announced and sealed against shrinking (touching a page past a
+ * shrunk end would kill the caller with SIGBUS), and never keep the
+ * memfd open once it is mapped.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "client.h"
+
+static unsigned min_u(unsigned a, unsigned b)
+{
+	return a < b ? a : b;
+}
+
+static int sr_open_socket(struct sr_client *c, const char *path)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+
+	if (!path)
+		path = secure_getenv(SR_SOCKET_ENV);
+	if (!path || !*path)
+		path = SR_DEFAULT_SOCKET;
+	if (strlen(path) >= sizeof(addr.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(addr.sun_path, path);
+
+	c->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (c->sock < 0)
+		return -errno;
+	if (connect(c->sock, (struct sockaddr *)&addr, sizeof(addr)) < 0)
+		return -errno;
+	return 0;
+}
+
+static int sr_send_hello(struct sr_client *c, const struct sr_params *p)
+{
+	Saferring__Request req = SAFERRING__REQUEST__INIT;
+	Saferring__Hello hello = SAFERRING__HELLO__INIT;
+
+	hello.version = SR_PROTOCOL_VERSION;
+	if (p && p->slot_count) {
+		hello.has_slot_count = 1;
+		hello.slot_count = p->slot_count;
+	}
+	if (p && p->slot_size) {
+		hello.has_slot_size = 1;
+		hello.slot_size = p->slot_size;
+	}
+	req.has_seq = 1;
+	req.seq = ++c->seq;
+	req.body_case = SAFERRING__REQUEST__BODY_HELLO;
+	req.hello = &hello;
+	return srl_send_msg(c, &req.base, -1);
+}
+
+/* Check the arena memfd and map it. */
+static int sr_map_arena(struct sr_client *c, int memfd, size_t size)
+{
+	struct stat st;
+	int seals;
+	void *p;
+
+	if (fstat(memfd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode) || st.st_size < 0 ||
+	    (uint64_t)st.st_size != size)
+		return -EPROTO;
+	seals = fcntl(memfd, F_GET_SEALS);
+	if (seals < 0 || !(seals & F_SEAL_SHRINK))
+		return -EPROTO;
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	c->arena = p;
+	c->arena_size = size;
+	return 0;
+}
+
+static int sr_alloc_tables(struct sr_client *c, uint32_t generation)
+{
+	const struct sr_limits *l = &c->lim;
+
+	c->slots = calloc(l->slot_count, sizeof(*c->slots));
+	c->handles = calloc(l->max_fds ? l->max_fds : 1, sizeof(*c->handles));
+	c->ops = calloc(l->max_in_flight, sizeof(*c->ops));
+	c->op_free = calloc(l->max_in_flight, sizeof(*c->op_free));
+	c->cq = calloc(l->max_in_flight, sizeof(*c->cq));
+	c->batch = calloc(l->max_batch, sizeof(*c->batch));
+	c->batch_ptrs = calloc(l->max_batch, sizeof(*c->batch_ptrs));
+	if (!c->slots || !c->handles || !c->ops || !c->op_free || !c->cq ||
+	    !c->batch || !c->batch_ptrs)
+		return -ENOMEM;
+
+	/* Free lists hand out low indices first. */
+	for (uint32_t i = 0; i < l->slot_count; i++) {
+		c->slots[i].generation = generation;
+		c->slots[i].next_free = i + 1 < l->slot_count ? i + 1 : SR_NONE;
+	}
+	c->free_slot = 0;
+	for (uint32_t i = 0; i < l->max_in_flight; i++)
+		c->op_free[i] = l->max_in_flight - 1 - i;
+	c->op_nfree = l->max_in_flight;
+	return 0;
+}
+
+static int sr_accept_welcome(struct sr_client *c, const Saferring__Reply *r,
+			     int memfd)
+{
+	const Saferring__Welcome *w;
+	size_t size;
+	int ret;
+
+	if (!r->has_seq || r->seq != c->seq)
+		return -EPROTO;
+	if (r->body_case == SAFERRING__REPLY__BODY_ERROR) {
+		if (r->error->status == SR_STATUS_VERSION)
+			return -EPROTO;
+		ret = sr_status_errno(r->error->status);
+		return ret ? ret : -EPROTO;
+	}
+	if (r->body_case != SAFERRING__REPLY__BODY_WELCOME || memfd < 0)
+		return -EPROTO;
+	w = r->welcome;
+	if (w->version != SR_PROTOCOL_VERSION || !w->slot_count ||
+	    w->slot_count > SR_MAX_SLOTS || !w->slot_size ||
+	    w->max_fds > SR_MAX_FDS || !w->max_in_flight || !w->max_batch)
+		return -EPROTO;
+	if (__builtin_mul_overflow((size_t)w->slot_count, (size_t)w->slot_size,
+				   &size))
+		return -EPROTO;
+	ret = sr_map_arena(c, memfd, size);
+	if (ret)
+		return ret;
+
+	c->lim = (struct sr_limits){
+		.session_id = w->session_id,
+		.slot_count = w->slot_count,
+		.slot_size = w->slot_size,
+		.max_fds = w->max_fds,
+		.max_in_flight = min_u(w->max_in_flight, SR_MAX_IN_FLIGHT),
+	};
+	c->lim.max_batch = min_u(min_u(w->max_batch, WIRE_MAX_BATCH),
+				 c->lim.max_in_flight);
+	return sr_alloc_tables(c, w->slot_generation);
+}
+
+int sr_connect(const char *path, const struct sr_params *params,
+	       struct sr_client **out)
+{
+	Saferring__Reply *r;
+	struct sr_client *c;
+	int memfd = -1;
+	int ret;
+
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->sock = -1;
+	c->unpack_buf = malloc(SR_UNPACK_SIZE);
+	if (!c->unpack_buf) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	wire_arena_init(&c->unpack, c->unpack_buf, SR_UNPACK_SIZE);
+
+	ret = sr_open_socket(c, path);
+	if (!ret)
+		ret = sr_send_hello(c, params);
+	if (ret)
+		goto fail;
+	do
+		ret = srl_recv_reply(c, true, &memfd, &r);
+	while (ret == -EINTR);
+	if (ret)
+		goto fail;
+	ret = sr_accept_welcome(c, r, memfd);
+	if (memfd >= 0)
+		close(memfd);
+	if (ret)
+		goto fail;
+	*out = c;
+	return 0;
+fail:
+	sr_close(c);
+	return ret;
+}
+
+void sr_close(struct sr_client *c)
+{
+	if (!c)
+		return;
+	if (c->arena)
+		munmap(c->arena, c->arena_size);
+	if (c->sock >= 0)
+		close(c->sock);
+	free(c->slots);
+	free(c->handles);
+	free(c->ops);
+	free(c->op_free);
+	free(c->cq);
+	free(c->batch);
+	free(c->batch_ptrs);
+	free(c->unpack_buf);
+	free(c);
+}
+
+int sr_limits(const struct sr_client *c, struct sr_limits *out)
+{
+	if (!c || !out)
+		return -EINVAL;
+	*out = c->lim;
+	return 0;
+}
+
+int sr_fd(const struct sr_client *c)
+{
+	return c ? c->sock : -EINVAL;
+}

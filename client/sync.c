@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sync.c - sr_pread, sr_pwrite and sr_fsync: one operation each, through a
+ * slot the library acquires for the call, waited for specifically while
+ * other completions stay queued for the caller.
+ *
+ * Must never copy more than the operation asked for or the daemon says it
+ * did, and never move more than one slot per call.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "client.h"
+
+/* Send one internal operation and wait for its completion. */
+static int sr_sync_op(struct sr_client *c, const struct sr_op_req *r,
+		      struct sr_cqe *cqe)
+{
+	struct sr_wire_op w;
+	Saferring__Op *op = &w.op;
+	int ret;
+
+	ret = srl_op_prepare(c, r, true, &w);
+	if (ret)
+		return ret;
+	c->sync_done = false;
+	ret = srl_send_ops(c, &op, 1);
+	if (ret) {
+		srl_op_drop(c, (uint32_t)op->tag);
+		return ret;
+	}
+	while (!c->sync_done) {
+		ret = srl_pump(c, true, NULL);
+		if (ret < 0 && ret != -EINTR)
+			return ret;
+	}
+	*cqe = c->sync_cqe;
+	return 0;
+}
+
+static ssize_t sr_sync_rw(struct sr_client *c, uint32_t opcode, int handle,
+			  void *rbuf, const void *wbuf, size_t len,
+			  uint64_t offset)
+{
+	struct sr_op_req r = {
+		.opcode = opcode,
+		.handle = handle,
+		.len = len < c->lim.slot_size ? (uint32_t)len
+					      : c->lim.slot_size,
+		.file_offset = offset,
+	};
+	struct sr_cqe cqe;
+	void *data;
+	int ret;
+
+	ret = sr_slot_acquire(c);
+	if (ret < 0)
+		return ret;
+	r.slot = ret;
+	data = sr_slot_data(c, r.slot);
+	if (wbuf)
+		memcpy(data, wbuf, r.len);
+	ret = sr_sync_op(c, &r, &cqe);
+	if (!ret) {
+		ret = cqe.res;
+		if (rbuf && ret > 0)
+			memcpy(rbuf, data, (size_t)ret);
+	}
+	/* Fails only if the session died with the operation in flight. */
+	sr_slot_release(c, r.slot);
+	return ret;
+}
+
+ssize_t sr_pread(struct sr_client *c, int handle, void *buf, size_t len,
+		 uint64_t offset)
+{
+	return sr_sync_rw(c, SR_OP_READ, handle, buf, NULL, len, offset);
+}
+
+ssize_t sr_pwrite(struct sr_client *c, int handle, const void *buf,
+		  size_t len, uint64_t offset)
+{
+	return sr_sync_rw(c, SR_OP_WRITE, handle, NULL, buf, len, offset);
+}
+
+int sr_fsync(struct sr_client *c, int handle)
+{
+	struct sr_op_req r = { .opcode = SR_OP_FSYNC, .handle = handle };
+	struct sr_cqe cqe;
+	int ret;
+
+	ret = sr_sync_op(c, &r, &cqe);
+	return ret ? ret : cqe.res;
+}

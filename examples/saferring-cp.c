@@ -1,0 +1,289 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * saferring-cp - copy a file through saferringd.
+ *
+ *   saferring-cp [--socket PATH] SRC DST
+ *
+ * Keeps several chunks in flight: each slot reads a chunk, writes what it
+ * read, and reads on (the rest of the chunk after a short read, else the
+ * next chunk) until a read meets end of file.  Short writes are resumed.
+ * DST is created or truncated with SRC's permission bits, and fsynced at
+ * the end.  Must never make an io_uring system call itself: every byte
+ * goes through libsaferring.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "saferring.h"
+
+#define MAX_CHUNKS 32
+
+enum chunk_state { IDLE, READING, WRITING };
+
+/* One slot's share of the copy: file bytes [pos, end) are still to do. */
+struct chunk {
+	int slot;
+	enum chunk_state state;
+	uint64_t pos;
+	uint64_t end;
+	uint32_t have;    /* bytes read into the slot */
+	uint32_t written; /* of those, bytes written */
+};
+
+struct copy {
+	struct sr_client *c;
+	const char *src, *dst;
+	int in, out;          /* handles */
+	uint32_t chunk_size;
+	uint64_t next;        /* next chunk's offset */
+	bool eof;
+	unsigned active;      /* chunks not IDLE */
+	struct chunk chunks[MAX_CHUNKS];
+	unsigned nchunks;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: saferring-cp [--socket PATH] SRC DST\n"
+		"Copy SRC to DST through saferringd, which does the I/O.\n"
+		"\n"
+		"  -s, --socket PATH  daemon socket (default: $%s, else %s)\n"
+		"  -h, --help         show this help\n",
+		SR_SOCKET_ENV, SR_DEFAULT_SOCKET);
+}
+
+static void die(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
+
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("saferring-cp: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+/* "<strerror> (<who refused>)" for a failed result. */
+static void die_op(const char *what, const char *path, uint64_t off,
+		   int res, uint32_t status)
+{
+	if (status != SR_STATUS_OK)
+		die("%s %s at offset %llu: %s (refused by saferringd: %s)",
+		    what, path, (unsigned long long)off, strerror(-res),
+		    sr_strstatus(status));
+	die("%s %s at offset %llu: %s", what, path,
+	    (unsigned long long)off, strerror(-res));
+}
+
+/* Prepare one operation, submitting the batch first when it is full. */
+static void prep(struct copy *cp, struct chunk *ch, bool write,
+		 uint32_t slot_off, uint32_t len, uint64_t off)
+{
+	uint64_t ud = (uint64_t)(ch - cp->chunks);
+	int ret;
+
+	for (int tries = 0; tries < 2; tries++) {
+		if (write)
+			ret = sr_prep_write(cp->c, ud, cp->out, ch->slot,
+					    slot_off, len, off);
+		else
+			ret = sr_prep_read(cp->c, ud, cp->in, ch->slot,
+					   slot_off, len, off);
+		if (ret != -ENOSPC)
+			break;
+		ret = sr_submit(cp->c);
+		if (ret < 0)
+			die("submit: %s", strerror(-ret));
+		ret = -ENOSPC;
+	}
+	if (ret < 0)
+		die("prepare %s at offset %llu: %s", write ? "write" : "read",
+		    (unsigned long long)off, strerror(-ret));
+	ch->state = write ? WRITING : READING;
+}
+
+static void read_on(struct copy *cp, struct chunk *ch)
+{
+	if (ch->pos >= ch->end) {
+		if (cp->eof) {
+			ch->state = IDLE;
+			cp->active--;
+			return;
+		}
+		ch->pos = cp->next;
+		ch->end = cp->next + cp->chunk_size;
+		cp->next = ch->end;
+	}
+	prep(cp, ch, false, 0, (uint32_t)(ch->end - ch->pos), ch->pos);
+}
+
+static void on_read(struct copy *cp, struct chunk *ch, const struct sr_cqe *e)
+{
+	if (e->res < 0)
+		die_op("read", cp->src, ch->pos, e->res, e->status);
+	if (e->res == 0) {
+		/* End of file: this chunk and every later one are done. */
+		cp->eof = true;
+		ch->pos = ch->end;
+		read_on(cp, ch);
+		return;
+	}
+	ch->have = (uint32_t)e->res;
+	ch->written = 0;
+	prep(cp, ch, true, 0, ch->have, ch->pos);
+}
+
+static void on_write(struct copy *cp, struct chunk *ch, const struct sr_cqe *e)
+{
+	uint64_t off = ch->pos + ch->written;
+
+	if (e->res < 0)
+		die_op("write", cp->dst, off, e->res, e->status);
+	if (e->res == 0)
+		die("write %s at offset %llu: no progress", cp->dst,
+		    (unsigned long long)off);
+	ch->written += (uint32_t)e->res;
+	if (ch->written < ch->have) {
+		prep(cp, ch, true, ch->written, ch->have - ch->written,
+		     ch->pos + ch->written);
+		return;
+	}
+	ch->pos += ch->have;
+	read_on(cp, ch);
+}
+
+static void run(struct copy *cp)
+{
+	struct sr_cqe cqes[MAX_CHUNKS];
+	int n, ret;
+
+	for (unsigned i = 0; i < cp->nchunks; i++) {
+		cp->chunks[i].pos = cp->chunks[i].end = 0;
+		cp->active++;
+		read_on(cp, &cp->chunks[i]);
+	}
+	while (cp->active) {
+		ret = sr_submit(cp->c);
+		if (ret < 0)
+			die("submit: %s", strerror(-ret));
+		n = sr_wait_cqes(cp->c, cqes, MAX_CHUNKS, 1);
+		if (n < 0)
+			die("waiting for completions: %s", strerror(-n));
+		for (int i = 0; i < n; i++) {
+			struct chunk *ch;
+
+			if (cqes[i].user_data >= cp->nchunks)
+				die("completion for unknown operation %llu",
+				    (unsigned long long)cqes[i].user_data);
+			ch = &cp->chunks[cqes[i].user_data];
+			if (ch->state == READING)
+				on_read(cp, ch, &cqes[i]);
+			else
+				on_write(cp, ch, &cqes[i]);
+		}
+	}
+}
+
+static int register_fd(struct sr_client *c, int fd, const char *path)
+{
+	int h = sr_register_fd(c, fd);
+
+	if (h < 0)
+		die("register %s with saferringd: %s", path, strerror(-h));
+	return h;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct copy cp = { .in = -1, .out = -1 };
+	const char *sock = NULL, *shown;
+	struct sr_limits lim;
+	struct stat st;
+	int opt, in, out, ret;
+	unsigned n;
+
+	while ((opt = getopt_long(argc, argv, "s:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 's':
+			sock = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (argc - optind != 2) {
+		usage(stderr);
+		return 2;
+	}
+	cp.src = argv[optind];
+	cp.dst = argv[optind + 1];
+
+	in = open(cp.src, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		die("open %s: %s", cp.src, strerror(errno));
+	if (fstat(in, &st) < 0)
+		die("stat %s: %s", cp.src, strerror(errno));
+	if (S_ISDIR(st.st_mode))
+		die("%s: %s", cp.src, strerror(EISDIR));
+	out = open(cp.dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+		   st.st_mode & 0777);
+	if (out < 0)
+		die("open %s: %s", cp.dst, strerror(errno));
+
+	shown = sock ? sock : getenv(SR_SOCKET_ENV);
+	if (!shown || !*shown)
+		shown = SR_DEFAULT_SOCKET;
+	ret = sr_connect(sock, NULL, &cp.c);
+	if (ret < 0)
+		die("connect to saferringd at %s: %s", shown, strerror(-ret));
+	sr_limits(cp.c, &lim);
+
+	cp.in = register_fd(cp.c, in, cp.src);
+	cp.out = register_fd(cp.c, out, cp.dst);
+	close(in);
+
+	n = MAX_CHUNKS;
+	if (n > lim.max_in_flight)
+		n = lim.max_in_flight;
+	if (n > lim.slot_count)
+		n = lim.slot_count;
+	cp.chunk_size = lim.slot_size;
+	for (cp.nchunks = 0; cp.nchunks < n; cp.nchunks++) {
+		ret = sr_slot_acquire(cp.c);
+		if (ret < 0)
+			die("acquire slot: %s", strerror(-ret));
+		cp.chunks[cp.nchunks].slot = ret;
+	}
+
+	run(&cp);
+
+	ret = sr_fsync(cp.c, cp.out);
+	if (ret < 0)
+		die("fsync %s: %s", cp.dst, strerror(-ret));
+	sr_close(cp.c);
+	if (close(out) < 0)
+		die("close %s: %s", cp.dst, strerror(errno));
+	return 0;
+}
