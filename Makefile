@@ -37,6 +37,7 @@ DAEMON_MAIN  := daemon/main.c
 DAEMON_SRC   := $(filter-out $(DAEMON_MAIN),$(wildcard daemon/*.c))
 CLIENT_SRC   := $(wildcard client/*.c)
 EXAMPLE_SRC  := $(wildcard examples/*.c)
+TOOL_SRC     := $(wildcard tools/*.c)
 UNIT_SRC     := $(wildcard tests/unit/test_*.c)
 E2E_SRC      := $(wildcard tests/e2e/test_*.c)
 TESTLIB_SRC  := $(wildcard tests/lib/*.c)
@@ -53,13 +54,14 @@ LIB_SO       := $(B)/lib/libsaferring.so.$(SO_MAJOR).$(SO_MINOR)
 LIB_A        := $(B)/lib/libsaferring.a
 DAEMON_AR    := $(B)/lib/libsaferringd-modules.a
 EXAMPLES     := $(patsubst examples/%.c,$(B)/bin/%,$(EXAMPLE_SRC))
+TOOLS        := $(patsubst tools/%.c,$(B)/bin/%,$(TOOL_SRC))
 UNIT_TESTS   := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 E2E_TESTS    := $(patsubst tests/e2e/%.c,$(B)/tests/%,$(E2E_SRC))
 
 .PHONY: all deps run check check-asan check-run clean
 .DEFAULT_GOAL := all
 
-all: $(SAFERRINGD) $(LIB_SO) $(LIB_A) $(EXAMPLES) $(UNIT_TESTS) $(E2E_TESTS)
+all: $(SAFERRINGD) $(LIB_SO) $(LIB_A) $(EXAMPLES) $(TOOLS) $(UNIT_TESTS) $(E2E_TESTS)
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
@@ -121,6 +123,10 @@ $(LIB_A): $(CLIENT_OBJ) $(COMMON_OBJ)
 # Examples and end-to-end tests link the static library: they run from
 # the build tree without LD_LIBRARY_PATH.
 $(B)/bin/%: $(B)/obj/examples/%.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CLIENT_LIBS)
+
+$(B)/bin/%: $(B)/obj/tools/%.o $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CLIENT_LIBS)
 

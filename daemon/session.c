@@ -62,6 +62,8 @@ struct session {
 	struct policy policy;
 	enum session_phase phase;
 	uint32_t errors;
+	enum sr_status deny_status; /* OK unless session_deny() was called */
+	const char *deny_reason;
 
 	struct arena arena;
 	struct ring_driver ring;
@@ -130,6 +132,12 @@ void session_free(struct session *s)
 	free(s->free_ops);
 	free(s->out);
 	free(s);
+}
+
+void session_deny(struct session *s, enum sr_status status, const char *why)
+{
+	s->deny_status = status;
+	s->deny_reason = why;
 }
 
 uint64_t session_id(const struct session *s)
@@ -389,6 +397,11 @@ static void session_on_hello(struct session *s, uint32_t seq,
 		session_refuse(s, true, seq, SR_STATUS_VERSION,
 			       "protocol version not supported");
 		session_close(s, "protocol version not supported");
+		return;
+	}
+	if (s->deny_status != SR_STATUS_OK) {
+		session_refuse(s, true, seq, s->deny_status, s->deny_reason);
+		session_close(s, s->deny_reason);
 		return;
 	}
 	policy_grant_slots(&s->policy, hello->has_slot_count ? hello->slot_count : 0,

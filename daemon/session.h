@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 
 #include "policy.h"
+#include "saferring.h"
 
 struct session;
 
@@ -35,6 +36,11 @@ void session_free(struct session *s);
 void session_on_readable(struct session *s);
 void session_on_writable(struct session *s);
 void session_on_ring(struct session *s);
+
+/* Answer this session's Hello with @status and end it: for refusals
+ * decided at accept time (e.g. too many sessions for the uid), delivered
+ * where the client waits for an answer.  @why must be a static string. */
+void session_deny(struct session *s, enum sr_status status, const char *why);
 
 /* Stop serving: close the socket, cancel what is in flight.  Idempotent. */
 void session_close(struct session *s, const char *reason);
