@@ -144,7 +144,89 @@ $(B)/tests/%: $(B)/obj/tests/e2e/%.o $(TESTLIB_OBJ) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CLIENT_LIBS) -lcmocka
 
+# ---- bench (owned by bench/) ------------------------------------------
+# make bench: deps, gnuplot, build, then bench/run-matrix.sh runs the
+# standard matrix and writes bench/results/latest.{md,png,jsonl}.
+BENCH_PACKAGES := gnuplot-nox
+BENCH_SRC      := $(wildcard bench/*.c)
+BENCH          := $(B)/bin/saferring-bench
+
+.PHONY: bench bench-run
+
+bench: deps
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(BENCH_PACKAGES)"
+	@$(MAKE) --no-print-directory bench-run
+
+bench-run: $(SAFERRINGD) $(BENCH)
+	@B=$(B) BENCH=$(BENCH) bench/run-matrix.sh
+
+$(BENCH): $(call obj,$(BENCH_SRC)) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(if $(URING_A),$(URING_A),-luring) \
+	  $(CLIENT_LIBS) -lpthread -lm
+# ---- end bench ---------------------------------------------------------
+
 clean:
 	rm -rf build build-asan
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
+
+# --- install -----------------------------------------------------------
+PREFIX       ?= /usr/local
+BINDIR       ?= $(PREFIX)/bin
+SBINDIR      ?= $(PREFIX)/sbin
+LIBDIR       ?= $(PREFIX)/lib
+INCLUDEDIR   ?= $(PREFIX)/include
+MANDIR       ?= $(PREFIX)/share/man
+DATADIR      ?= $(PREFIX)/share/saferring
+# systemd reads units, sysusers.d and tmpfiles.d below /usr/local/lib too.
+SYSTEMDDIR   ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR  ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR  ?= $(PREFIX)/lib/tmpfiles.d
+
+SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@SBINDIR@|$(SBINDIR)|g' \
+	    -e 's|@VERSION@|$(VERSION)|g'
+
+$(B)/saferring.pc: client/saferring.pc.in Makefile
+	@mkdir -p $(dir $@)
+	$(SUBST) $< > $@
+
+$(B)/saferringd.service: systemd/saferringd.service.in Makefile
+	@mkdir -p $(dir $@)
+	$(SUBST) $< > $@
+
+INSTALLED_BINS := $(notdir $(EXAMPLES) $(TOOLS))
+MAN_PAGES      := $(wildcard man/*.[1-8])
+
+.PHONY: install uninstall
+install: $(SAFERRINGD) $(LIB_SO) $(LIB_A) $(EXAMPLES) $(TOOLS) $(B)/saferring.pc $(B)/saferringd.service
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig \
+	  $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(SYSTEMDDIR) $(DESTDIR)$(SYSUSERSDIR) \
+	  $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(DATADIR)
+	install -m 0755 $(SAFERRINGD) $(DESTDIR)$(SBINDIR)/saferringd
+	$(if $(INSTALLED_BINS),install -m 0755 $(addprefix $(B)/bin/,$(INSTALLED_BINS)) $(DESTDIR)$(BINDIR)/)
+	install -m 0755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/
+	ln -sf $(notdir $(LIB_SO)) $(DESTDIR)$(LIBDIR)/libsaferring.so.$(SO_MAJOR)
+	ln -sf libsaferring.so.$(SO_MAJOR) $(DESTDIR)$(LIBDIR)/libsaferring.so
+	install -m 0644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
+	install -m 0644 include/saferring.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 0644 $(B)/saferring.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+	install -m 0644 $(B)/saferringd.service systemd/saferringd.socket $(DESTDIR)$(SYSTEMDDIR)/
+	install -m 0644 systemd/sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/saferring.conf
+	install -m 0644 systemd/tmpfiles.conf $(DESTDIR)$(TMPFILESDIR)/saferring.conf
+	install -m 0644 systemd/sysctl-io_uring.conf.in $(DESTDIR)$(DATADIR)/
+	for m in $(MAN_PAGES); do \
+	  s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
+	  install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/saferringd
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(INSTALLED_BINS))
+	rm -f $(DESTDIR)$(LIBDIR)/libsaferring.so* $(DESTDIR)$(LIBDIR)/libsaferring.a
+	rm -f $(DESTDIR)$(INCLUDEDIR)/saferring.h $(DESTDIR)$(LIBDIR)/pkgconfig/saferring.pc
+	rm -f $(DESTDIR)$(SYSTEMDDIR)/saferringd.service $(DESTDIR)$(SYSTEMDDIR)/saferringd.socket
+	rm -f $(DESTDIR)$(SYSUSERSDIR)/saferring.conf $(DESTDIR)$(TMPFILESDIR)/saferring.conf
+	rm -f $(DESTDIR)$(DATADIR)/sysctl-io_uring.conf.in
+	-rmdir $(DESTDIR)$(DATADIR) 2>/dev/null
+	for m in $(MAN_PAGES); do s=$${m##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; done

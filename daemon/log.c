@@ -6,6 +6,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <time.h>
 
 static int use_syslog;
 static int verbose;
@@ -21,17 +22,15 @@ void log_set_verbose(int on)
 	verbose = on;
 }
 
-void log_msg(int priority, const char *fmt, ...)
+static void log_vmsg(int priority, const char *fmt, va_list ap)
 {
 	static const char *const prefix[] = {
 		[LOG_ERR] = "<3>", [LOG_WARNING] = "<4>",
 		[LOG_INFO] = "<6>", [LOG_DEBUG] = "<7>",
 	};
-	va_list ap;
 
 	if (priority == LOG_DEBUG && !verbose)
 		return;
-	va_start(ap, fmt);
 	if (use_syslog) {
 		vsyslog(priority, fmt, ap);
 	} else {
@@ -43,5 +42,42 @@ void log_msg(int priority, const char *fmt, ...)
 		vfprintf(stderr, fmt, ap);
 		fputc('\n', stderr);
 	}
+}
+
+void log_msg(int priority, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(priority, fmt, ap);
+	va_end(ap);
+}
+
+void log_limited(int priority, const char *fmt, ...)
+{
+	static double tokens = LOG_BURST;
+	static struct timespec last;
+	static unsigned long dropped;
+	struct timespec now;
+	va_list ap;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	tokens += ((double)(now.tv_sec - last.tv_sec) +
+		   (double)(now.tv_nsec - last.tv_nsec) / 1e9) * LOG_RATE;
+	if (tokens > LOG_BURST)
+		tokens = LOG_BURST;
+	last = now;
+	if (tokens < 1) {
+		dropped++;
+		return;
+	}
+	tokens -= 1;
+	if (dropped) {
+		log_msg(LOG_WARNING, "%lu log lines suppressed (rate limit)",
+			dropped);
+		dropped = 0;
+	}
+	va_start(ap, fmt);
+	log_vmsg(priority, fmt, ap);
 	va_end(ap);
 }

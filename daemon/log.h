@@ -14,6 +14,16 @@ void log_set_verbose(int verbose);
 void log_msg(int priority, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* As log_msg, but at most LOG_BURST lines at once and LOG_RATE a second
+ * on average across all callers, so that a hostile client cannot flood
+ * the journal; the next line that gets through says how many were
+ * dropped. */
+void log_limited(int priority, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#define LOG_BURST 50
+#define LOG_RATE 10
+
 #define log_err(...) log_msg(LOG_ERR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_WARNING, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
