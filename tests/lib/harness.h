@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * harness.h - shared machinery of the end-to-end tests.
+ *
+ * Starts a real saferringd on a socket in a fresh temporary directory,
+ * stops it (and fails when it crashed or did not exit 0 on SIGTERM),
+ * measures it (open descriptors, RSS), and speaks the wire protocol by
+ * hand ("raw client", rc_*) so that tests can send what libsaferring never
+ * would: forged generations, bad handles, garbage, stray descriptors.
+ *
+ * Every wait here is bounded; a test that would wait longer fails instead
+ * of hanging, and hd_watchdog() ends a whole program that overruns.
+ */
+#ifndef SAFERRING_TEST_HARNESS_H
+#define SAFERRING_TEST_HARNESS_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "saferring.h"
+#include "saferring.pb-c.h"
+#include "wire.h"
+
+/* Longest any single wait of the harness lasts before the test fails. */
+#define HD_TIMEOUT_MS 5000
+
+/* ------------------------------------------------------------------ */
+/* The daemon under test. */
+
+struct hd_daemon {
+	pid_t pid;          /* -1 once reaped */
+	int status;         /* wait status once reaped */
+	bool reaped;
+	char dir[64];       /* temporary directory, removed by hd_stop */
+	char sock[128];     /* its socket */
+	char log[128];      /* its stderr */
+};
+
+/* The daemon every test program runs against (see hd_run). */
+extern struct hd_daemon hd;
+
+/* Ends the program with a message (exit 1, daemon killed) after @seconds. */
+void hd_watchdog(unsigned seconds);
+/* Start saferringd (env SAFERRINGD or ../sbin/saferringd next to this
+ * program) and wait until it accepts connections.  Exits 77 with a reason
+ * when the daemon reports that it cannot create an io_uring here, 1 on any
+ * other start-up failure. */
+void hd_start(struct hd_daemon *d);
+/* The same with @config as the daemon's policy file (NULL: the built-in
+ * values, written out, so that no /etc/saferring file affects a test). */
+void hd_start_config(struct hd_daemon *d, const char *config);
+/* SIGTERM, wait (bounded), SIGKILL if needed.  0 when the daemon was still
+ * running and exited 0; -1 (with a message and its log) otherwise. */
+int hd_stop(struct hd_daemon *d);
+bool hd_alive(struct hd_daemon *d);
+/* Replace the daemon's policy file (atomically; NULL: the defaults). */
+void hd_write_config(const struct hd_daemon *d, const char *config);
+/* cmocka failure (with the daemon's log) unless it is still running. */
+void hd_assert_alive(struct hd_daemon *d);
+void hd_print_log_tail(const struct hd_daemon *d, int lines);
+
+/* Start the daemon, run @tests (watchdog @seconds), stop the daemon.
+ * Returns the process exit status: 0 only if every test passed and the
+ * daemon survived and exited cleanly. */
+int hd_run_tests(const char *name, const struct CMUnitTest *tests, size_t n,
+		 unsigned seconds);
+#define HD_RUN(tests, seconds) \
+	hd_run_tests(#tests, tests, sizeof(tests) / sizeof((tests)[0]), seconds)
+
+/* Open descriptors of @pid (-errno on failure). */
+int hd_fd_count(pid_t pid);
+/* Poll until @pid has @want descriptors or @timeout_ms passed; returns
+ * the last count seen. */
+int hd_wait_fd_count(pid_t pid, int want, int timeout_ms);
+/* Poll until the count stays the same for 200 ms (bounded); returns it. */
+int hd_settled_fd_count(pid_t pid);
+/* VmRSS of @pid in KiB (-errno on failure). */
+long hd_rss_kib(pid_t pid);
+/* How much the daemon's RSS may grow in a test: @kib, or four times that
+ * when the daemon runs under AddressSanitizer (its quarantine keeps freed
+ * memory for a while). */
+long hd_rss_allowance_kib(pid_t pid, long kib);
+/* Poll (bounded) until VmRSS < @limit_kib: a session's descriptors go a
+ * moment before its arena is unmapped.  Returns the last value seen. */
+long hd_wait_rss_below(pid_t pid, long limit_kib, int timeout_ms);
+
+uint64_t hd_now_ns(void);
+void hd_sleep_ms(int ms);
+
+/* A path inside the daemon's temporary directory. */
+void hd_path(const struct hd_daemon *d, const char *name, char *buf,
+	     size_t len);
+/* Create (truncate) a file there, O_RDWR|O_CLOEXEC, @size bytes of the
+ * pattern for @seed.  Asserts success. */
+int hd_make_file(const struct hd_daemon *d, const char *name, size_t size,
+		 uint32_t seed);
+/* Deterministic byte pattern; @pos is the absolute position. */
+void hd_pattern(void *buf, size_t len, uint64_t pos, uint32_t seed);
+bool hd_pattern_ok(const void *buf, size_t len, uint64_t pos, uint32_t seed);
+
+/* Through libsaferring on a fresh connection: register a file, write a
+ * slot, read it back into another, compare (and compare with the file's
+ * real content).  Asserts every step. */
+void hd_honest_roundtrip(const struct hd_daemon *d);
+/* hd_assert_alive + hd_honest_roundtrip. */
+void hd_check_service(struct hd_daemon *d);
+
+/* ------------------------------------------------------------------ */
+/* Raw protocol client. */
+
+struct rc_handle {
+	uint32_t index;
+	uint32_t generation;
+};
+
+/* A completion as the daemon sent it. */
+struct rc_cqe {
+	uint64_t tag;
+	uint32_t status;
+	int32_t result;
+	uint32_t flags;
+	bool has_slot;
+	uint32_t slot_index;
+	uint32_t slot_generation;
+};
+
+/* One operation in wire form; the test may change any field afterwards
+ * (set op.fd/op.slot to NULL, set has_flags, ...). */
+struct rc_op {
+	Saferring__Op op;
+	Saferring__FdHandle fd;
+	Saferring__SlotRef slot;
+};
+
+struct rc {
+	int sock;
+	uint32_t seq;
+	bool welcomed;
+	bool eof;
+	/* From the Welcome. */
+	uint64_t session_id;
+	uint32_t slot_count, slot_size, slot_generation;
+	uint32_t max_fds, max_in_flight, max_batch;
+	unsigned char *arena;
+	size_t arena_size;
+	uint32_t *gen;            /* each slot's current generation */
+	/* Completions received while waiting for something else. */
+	struct rc_cqe *cq;
+	size_t cq_len, cq_cap;
+	unsigned char *rx;
+	unsigned char *unpack_buf;
+	struct wire_arena unpack;
+};
+
+/* Connect only (no Hello). */
+struct rc *rc_connect(const char *path);
+/* Send Hello{1, count?, size?} (0 = absent) and take the Welcome: maps
+ * the arena, sets up generation tracking.  Asserts success. */
+void rc_hello(struct rc *c, uint32_t slot_count, uint32_t slot_size);
+/* rc_connect + rc_hello(0, 0). */
+struct rc *rc_open(const char *path);
+void rc_close(struct rc *c);
+void *rc_slot(struct rc *c, uint32_t index);
+
+/* Send bytes as one datagram with @nfds descriptors (waits for room,
+ * bounded).  0 or -errno (-ETIMEDOUT, -EPIPE, ...). */
+int rc_send_raw(struct rc *c, const void *buf, size_t len, const int *fds,
+		unsigned nfds);
+/* Pack and send; no size limit is applied here. */
+int rc_send_request(struct rc *c, Saferring__Request *req, const int *fds,
+		    unsigned nfds);
+uint32_t rc_next_seq(struct rc *c);
+
+/* Receive one reply within @timeout_ms.  1: *out valid until the next
+ * receive; 0: end of file; -ETIMEDOUT or -errno.  A received descriptor
+ * goes to *fd (which must be non-NULL to accept one).  Fails the test on
+ * a reply that does not decode or a completion that breaks the protocol's
+ * rules (refusal without matching errno, slot fields on a refusal). */
+int rc_recv(struct rc *c, int timeout_ms, Saferring__Reply **out, int *fd);
+/* Next reply that is not Completions (those are queued); fails on EOF or
+ * timeout. */
+Saferring__Reply *rc_recv_control(struct rc *c, int *fd);
+/* Next control reply must be Error{@status} with the given seq. */
+void rc_expect_error(struct rc *c, bool has_seq, uint32_t seq,
+		     uint32_t status);
+/* The daemon must close the connection within the timeout; completions
+ * before that are queued, anything else fails. */
+void rc_expect_eof(struct rc *c, int timeout_ms);
+/* Nothing may arrive within @ms (and nothing is queued). */
+void rc_expect_quiet(struct rc *c, int ms);
+/* Wait (bounded by @timeout_ms) until @n completions are there; move them
+ * to @out.  Fails on timeout, EOF or a non-completion reply. */
+void rc_wait_cqes(struct rc *c, size_t n, struct rc_cqe *out, int timeout_ms);
+const struct rc_cqe *rc_find_cqe(const struct rc_cqe *v, size_t n,
+				 uint64_t tag);
+
+void rc_op_nop(struct rc_op *o, uint64_t tag);
+void rc_op_rw(struct rc_op *o, uint64_t tag, uint32_t opcode,
+	      struct rc_handle h, uint32_t slot, uint32_t generation,
+	      uint32_t offset, uint32_t length, uint64_t file_offset);
+void rc_op_fsync(struct rc_op *o, uint64_t tag, struct rc_handle h,
+		 uint32_t flags);
+/* Send ops[0..n) as one Submit (no seq) with @nfds descriptors. */
+int rc_submit_fds(struct rc *c, struct rc_op *ops, size_t n, const int *fds,
+		  unsigned nfds);
+/* Same without descriptors; asserts the send worked. */
+void rc_submit(struct rc *c, struct rc_op *ops, size_t n);
+/* Submit and wait for one completion per op, returned in @out. */
+void rc_run(struct rc *c, struct rc_op *ops, size_t n, struct rc_cqe *out);
+
+/* RegisterFd with @nfds descriptors: returns 0 and sets *h, or the status
+ * of the Error reply. */
+uint32_t rc_register(struct rc *c, const int *fds, unsigned nfds,
+		     struct rc_handle *h);
+struct rc_handle rc_register_fd(struct rc *c, int fd);
+/* 0 on FdUnregistered, else the Error's status. */
+uint32_t rc_unregister(struct rc *c, struct rc_handle h);
+
+#endif
