@@ -4,88 +4,320 @@
  * indexes c->ops, and sends them as one Submit (sr_submit).
  *
  * Must never put on the wire an operation the library already knows is
- * wrong (bad slot, range or handle), never let prepared plus unreaped
- * operations exceed max_in_flight, and never send a batch over max_batch.
+ * wrong (bad slot, range, handle or flags), never let prepared plus
+ * unreaped operations exceed max_in_flight, never send a batch over
+ * max_batch or over one datagram, and never let a slot be named by two
+ * operations that could run at once (only members of one chain share).
  */
 #include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
 
 #include "client.h"
 
-static bool sr_op_takes_slot(uint32_t opcode)
+/* What each opcode takes, as the daemon's validator wants it. */
+struct sr_op_needs {
+	bool fd;
+	bool slot;
+	bool iov;
+	bool file_offset;
+	bool daemon; /* done by the daemon: never in a chain */
+};
+
+static const struct sr_op_needs op_needs[SR_OP__COUNT] = {
+	[SR_OP_NOP] = { 0 },
+	[SR_OP_READ] = { .fd = true, .slot = true, .file_offset = true },
+	[SR_OP_WRITE] = { .fd = true, .slot = true, .file_offset = true },
+	[SR_OP_FSYNC] = { .fd = true },
+	[SR_OP_READV] = { .fd = true, .iov = true, .file_offset = true },
+	[SR_OP_WRITEV] = { .fd = true, .iov = true, .file_offset = true },
+	[SR_OP_FALLOCATE] = { .fd = true, .file_offset = true },
+	[SR_OP_SEND] = { .fd = true, .slot = true },
+	[SR_OP_RECV] = { .fd = true, .slot = true },
+	[SR_OP_SENDMSG] = { .fd = true, .iov = true },
+	[SR_OP_RECVMSG] = { .fd = true, .iov = true },
+	[SR_OP_ACCEPT] = { .fd = true },
+	[SR_OP_CONNECT] = { .fd = true },
+	[SR_OP_POLL_ADD] = { .fd = true },
+	[SR_OP_POLL_REMOVE] = { 0 },
+	[SR_OP_TIMEOUT] = { 0 },
+	[SR_OP_LINK_TIMEOUT] = { 0 },
+	[SR_OP_ASYNC_CANCEL] = { 0 },
+	[SR_OP_CLOSE] = { .fd = true, .daemon = true },
+	[SR_OP_SHUTDOWN] = { .fd = true },
+	[SR_OP_PROVIDE] = { .slot = true, .daemon = true },
+};
+
+/* Whether the last operation of the batch links to the next one. */
+static bool sr_chain_open(const struct sr_client *c)
 {
-	return opcode == SR_OP_READ || opcode == SR_OP_WRITE;
+	return c->nbatch && c->batch[c->nbatch - 1].op.has_link &&
+	       c->batch[c->nbatch - 1].op.link;
 }
 
-/* Check @r, take a tag for it and fill @w.  The slot it names becomes
- * IN_FLIGHT until its completion arrives. */
-int srl_op_prepare(struct sr_client *c, const struct sr_op_req *r,
-		  bool internal, struct sr_wire_op *w)
+/* May an operation of chain @chain name @slot's [off, off + len)? */
+static int sr_slot_usable(const struct sr_client *c, int slot, uint32_t off,
+			  uint32_t len, uint32_t chain)
 {
-	const struct sr_handle *h = NULL;
-	struct sr_slot *s = NULL;
-	struct sr_op *op;
-	uint32_t tag;
+	const struct sr_slot *s;
 
-	if (c->error)
-		return c->error;
-	if (c->in_flight + c->nbatch >= c->lim.max_in_flight || !c->op_nfree)
-		return -ENOSPC;
-
-	if (r->opcode != SR_OP_NOP) {
-		if (r->handle < 0 || (uint32_t)r->handle >= c->lim.max_fds ||
-		    !c->handles[r->handle].live)
-			return -EINVAL;
-		h = &c->handles[r->handle];
-	}
-	if (r->opcode == SR_OP_FSYNC && (r->flags & ~SR_FSYNC_DATASYNC))
+	if (slot < 0 || (uint32_t)slot >= c->lim.slot_count ||
+	    (uint64_t)off + len > c->lim.slot_size)
 		return -EINVAL;
-	if (sr_op_takes_slot(r->opcode)) {
-		if (r->slot < 0 || (uint32_t)r->slot >= c->lim.slot_count ||
-		    (uint64_t)r->slot_offset + r->len > c->lim.slot_size ||
-		    r->file_offset > INT64_MAX)
-			return -EINVAL;
-		s = &c->slots[r->slot];
-		if (s->state == SR_SLOT_FREE)
-			return -EINVAL;
-		if (s->state != SR_SLOT_ACQUIRED)
-			return -EBUSY;
+	s = &c->slots[slot];
+	if (s->state == SR_SLOT_ACQUIRED)
+		return 0;
+	/* Members of one chain run one after another. */
+	if (s->state == SR_SLOT_IN_FLIGHT && chain && s->chain == chain)
+		return 0;
+	return s->state == SR_SLOT_FREE ? -EINVAL : -EBUSY;
+}
+
+static int sr_check_iov(const struct sr_client *c, const struct sr_op_req *r,
+			uint32_t chain)
+{
+	int ret;
+
+	if (!r->iov || r->niov == 0 || r->niov > SR_MAX_IOV)
+		return -EINVAL;
+	for (unsigned i = 0; i < r->niov; i++) {
+		ret = sr_slot_usable(c, r->iov[i].slot, r->iov[i].offset,
+				     r->iov[i].len, chain);
+		if (ret)
+			return ret;
+		for (unsigned j = 0; j < i; j++)
+			if (r->iov[j].slot == r->iov[i].slot)
+				return -EBUSY;
 	}
+	return 0;
+}
 
-	tag = c->op_free[--c->op_nfree];
-	op = &c->ops[tag];
-	*op = (struct sr_op){
-		.user_data = r->user_data,
-		.slot = s ? r->slot : -1,
-		.len = s ? r->len : 0,
-		.opcode = r->opcode,
-		.state = SR_OP_BATCHED,
-		.internal = internal,
-	};
+/* The checks the daemon would refuse with a status, made here first. */
+static int sr_check_req(const struct sr_client *c, const struct sr_op_req *r,
+			const struct sr_op_needs *n, uint32_t chain)
+{
+	int ret;
 
+	if (n->fd && (r->handle < 0 ||
+		      (uint32_t)r->handle >= c->fd_table_size ||
+		      c->handles[r->handle].state != SR_HANDLE_LIVE))
+		return -EINVAL;
+	if (n->file_offset && r->file_offset > INT64_MAX)
+		return -EINVAL;
+	if (n->iov) {
+		ret = sr_check_iov(c, r, chain);
+		if (ret)
+			return ret;
+	}
+	if (n->slot && !(r->opcode == SR_OP_RECV &&
+			 (r->flags & SR_RECV_MULTISHOT))) {
+		ret = sr_slot_usable(c, r->slot, r->slot_offset, r->len,
+				     n->daemon ? 0 : chain);
+		if (ret)
+			return ret;
+	}
+	switch (r->opcode) {
+	case SR_OP_FSYNC:
+		return r->flags & ~SR_FSYNC_DATASYNC ? -EINVAL : 0;
+	case SR_OP_FALLOCATE:
+		if ((r->flags & ~(SR_FALLOC_KEEP_SIZE | SR_FALLOC_PUNCH_HOLE |
+				  SR_FALLOC_ZERO_RANGE)) ||
+		    ((r->flags & SR_FALLOC_PUNCH_HOLE) &&
+		     (!(r->flags & SR_FALLOC_KEEP_SIZE) ||
+		      (r->flags & SR_FALLOC_ZERO_RANGE))) ||
+		    r->length > (uint64_t)INT64_MAX - r->file_offset)
+			return -EINVAL;
+		return 0;
+	case SR_OP_SEND:
+	case SR_OP_SENDMSG:
+		return r->msg_flags & ~SR_SEND_MSG_FLAGS ? -EINVAL : 0;
+	case SR_OP_RECV:
+	case SR_OP_RECVMSG:
+		return r->msg_flags & ~SR_RECV_MSG_FLAGS ? -EINVAL : 0;
+	case SR_OP_POLL_ADD:
+		return r->flags & ~SR_POLL_EVENTS ? -EINVAL : 0;
+	case SR_OP_SHUTDOWN:
+		return r->flags > SHUT_RDWR ? -EINVAL : 0;
+	case SR_OP_LINK_TIMEOUT:
+		return chain && sr_chain_open(c) ? 0 : -EINVAL;
+	case SR_OP_CONNECT:
+		if (!r->addr || r->addrlen < sizeof(sa_family_t))
+			return -EINVAL;
+		if (r->addr->sa_family == AF_INET)
+			return r->addrlen == sizeof(struct sockaddr_in) ?
+			       0 : -EINVAL;
+		if (r->addr->sa_family == AF_INET6)
+			return r->addrlen == sizeof(struct sockaddr_in6) ?
+			       0 : -EINVAL;
+		return -EAFNOSUPPORT;
+	case SR_OP_PROVIDE:
+		/* The pool takes whole slots only; never in a chain. */
+		return r->slot_offset || r->len != c->lim.slot_size ||
+		       sr_chain_open(c) ? -EINVAL : 0;
+	case SR_OP_CLOSE:
+		return sr_chain_open(c) ? -EINVAL : 0;
+	default:
+		return 0;
+	}
+}
+
+static void sr_slot_ref(Saferring__SlotRef *w, const struct sr_slot *s,
+			int slot, uint32_t off, uint32_t len)
+{
+	saferring__slot_ref__init(w);
+	w->index = (uint32_t)slot;
+	w->generation = s->generation;
+	w->offset = off;
+	w->length = len;
+}
+
+/* The slot goes to this operation (shared within its chain). */
+static void sr_slot_take(struct sr_client *c, struct sr_op *op, int slot,
+			 uint32_t chain)
+{
+	struct sr_slot *s = &c->slots[slot];
+
+	if (s->state == SR_SLOT_IN_FLIGHT) {
+		s->refs++;
+	} else {
+		s->state = SR_SLOT_IN_FLIGHT;
+		s->refs = 1;
+		s->chain = chain;
+	}
+	op->slots[op->nslots++] = slot;
+}
+
+static void sr_fill_wire(struct sr_client *c, const struct sr_op_req *r,
+			 const struct sr_op_needs *n, struct sr_op *op,
+			 uint32_t tag, uint32_t chain, struct sr_wire_op *w)
+{
 	saferring__op__init(&w->op);
 	w->op.tag = tag;
 	w->op.opcode = r->opcode;
-	if (h) {
+	if (n->fd) {
 		saferring__fd_handle__init(&w->fd);
 		w->fd.index = (uint32_t)r->handle;
-		w->fd.generation = h->generation;
+		w->fd.generation = c->handles[r->handle].generation;
 		w->op.fd = &w->fd;
 	}
-	if (s) {
-		saferring__slot_ref__init(&w->slot);
-		w->slot.index = (uint32_t)r->slot;
-		w->slot.generation = s->generation;
-		w->slot.offset = r->slot_offset;
-		w->slot.length = r->len;
-		w->op.slot = &w->slot;
+	if (n->file_offset) {
 		w->op.has_file_offset = 1;
 		w->op.file_offset = r->file_offset;
-		s->state = SR_SLOT_IN_FLIGHT;
 	}
 	if (r->flags) {
 		w->op.has_flags = 1;
 		w->op.flags = r->flags;
 	}
+	if (n->iov) {
+		for (unsigned i = 0; i < r->niov; i++) {
+			const struct sr_iov *v = &r->iov[i];
+
+			sr_slot_ref(&w->iov[i], &c->slots[v->slot], v->slot,
+				    v->offset, v->len);
+			w->iov_ptrs[i] = &w->iov[i];
+			op->len += v->len;
+			sr_slot_take(c, op, v->slot, chain);
+		}
+		w->op.n_iov = r->niov;
+		w->op.iov = w->iov_ptrs;
+		op->vectored = true;
+	}
+	switch (r->opcode) {
+	case SR_OP_RECV:
+		if (r->flags & SR_RECV_MULTISHOT) {
+			op->multishot = true;
+			break;
+		}
+		/* fall through */
+	case SR_OP_READ:
+	case SR_OP_WRITE:
+	case SR_OP_SEND:
+		sr_slot_ref(&w->slot, &c->slots[r->slot], r->slot,
+			    r->slot_offset, r->len);
+		w->op.slot = &w->slot;
+		op->len = r->len;
+		sr_slot_take(c, op, r->slot, chain);
+		break;
+	case SR_OP_PROVIDE:
+		sr_slot_ref(&w->slot, &c->slots[r->slot], r->slot, 0, r->len);
+		w->op.slot = &w->slot;
+		c->slots[r->slot].state = SR_SLOT_POOLED;
+		op->slots[op->nslots++] = r->slot;
+		break;
+	case SR_OP_FALLOCATE:
+		w->op.has_length = 1;
+		w->op.length = r->length;
+		break;
+	case SR_OP_TIMEOUT:
+	case SR_OP_LINK_TIMEOUT:
+		w->op.has_timeout_ns = 1;
+		w->op.timeout_ns = r->timeout_ns;
+		break;
+	case SR_OP_POLL_REMOVE:
+	case SR_OP_ASYNC_CANCEL:
+		w->op.has_target = 1;
+		w->op.target = r->target;
+		break;
+	case SR_OP_CONNECT:
+		memcpy(w->addr, r->addr, r->addrlen);
+		w->op.has_addr = 1;
+		w->op.addr.data = w->addr;
+		w->op.addr.len = r->addrlen;
+		break;
+	case SR_OP_ACCEPT:
+		op->multishot = r->flags & SR_ACCEPT_MULTISHOT;
+		break;
+	case SR_OP_CLOSE:
+		op->handle = (uint32_t)r->handle;
+		op->handle_generation = c->handles[r->handle].generation;
+		c->handles[r->handle].state = SR_HANDLE_CLOSING;
+		break;
+	default:
+		break;
+	}
+	if (r->opcode == SR_OP_SEND || r->opcode == SR_OP_RECV ||
+	    r->opcode == SR_OP_SENDMSG || r->opcode == SR_OP_RECVMSG) {
+		w->op.has_msg_flags = r->msg_flags != 0;
+		w->op.msg_flags = r->msg_flags;
+	}
+}
+
+/* Check @r, take a tag for it and fill @w.  The slots it names become
+ * IN_FLIGHT (POOLED for PROVIDE) until its completion arrives. */
+int srl_op_prepare(struct sr_client *c, const struct sr_op_req *r,
+		  bool internal, struct sr_wire_op *w)
+{
+	const struct sr_op_needs *n;
+	uint32_t chain = 0;
+	struct sr_op *op;
+	uint32_t tag;
+	int ret;
+
+	if (c->error)
+		return c->error;
+	if (r->opcode >= SR_OP__COUNT)
+		return -EINVAL;
+	if (c->in_flight + c->nbatch >= c->lim.max_in_flight || !c->op_nfree)
+		return -ENOSPC;
+	n = &op_needs[r->opcode];
+	/* Internal operations are sent alone, never in the batch's chain. */
+	if (!internal)
+		chain = sr_chain_open(c) ? c->chain : ++c->chain;
+	if (!chain && !internal)
+		chain = ++c->chain; /* 0 means "no chain" */
+	ret = sr_check_req(c, r, n, chain);
+	if (ret)
+		return ret;
+
+	tag = c->op_free[--c->op_nfree];
+	op = &c->ops[tag];
+	*op = (struct sr_op){
+		.user_data = r->user_data,
+		.opcode = r->opcode,
+		.state = SR_OP_BATCHED,
+		.internal = internal,
+	};
+	sr_fill_wire(c, r, n, op, tag, chain, w);
 	return 0;
 }
 
@@ -94,8 +326,15 @@ void srl_op_drop(struct sr_client *c, uint32_t tag)
 {
 	struct sr_op *op = &c->ops[tag];
 
-	if (op->slot >= 0)
-		c->slots[op->slot].state = SR_SLOT_ACQUIRED;
+	for (unsigned i = 0; i < op->nslots; i++) {
+		struct sr_slot *s = &c->slots[op->slots[i]];
+
+		if (s->state == SR_SLOT_POOLED || --s->refs == 0)
+			s->state = SR_SLOT_ACQUIRED;
+	}
+	if (op->opcode == SR_OP_CLOSE &&
+	    c->handles[op->handle].state == SR_HANDLE_CLOSING)
+		c->handles[op->handle].state = SR_HANDLE_LIVE;
 	op->state = SR_OP_FREE;
 	c->op_free[c->op_nfree++] = tag;
 }
@@ -121,17 +360,47 @@ int srl_send_ops(struct sr_client *c, Saferring__Op **ops, unsigned n)
 	return 0;
 }
 
+/* Bytes an operation adds to a Submit: itself, its field tag and length. */
+static size_t sr_op_wire_bytes(const Saferring__Op *op)
+{
+	return protobuf_c_message_get_packed_size(&op->base) + 4;
+}
+
 static int sr_prep(struct sr_client *c, const struct sr_op_req *r)
 {
+	struct sr_wire_op *w = &c->batch[c->nbatch];
+	size_t bytes;
 	int ret;
 
 	if (c->nbatch >= c->lim.max_batch)
 		return -ENOSPC;
-	ret = srl_op_prepare(c, r, false, &c->batch[c->nbatch]);
+	ret = srl_op_prepare(c, r, false, w);
 	if (ret)
 		return ret;
-	c->batch_ptrs[c->nbatch] = &c->batch[c->nbatch].op;
+	/* Room for the Request framing and a link flag set later. */
+	bytes = sr_op_wire_bytes(&w->op) + 8;
+	if (c->batch_bytes + bytes > WIRE_MAX_DATAGRAM - 64) {
+		srl_op_drop(c, (uint32_t)w->op.tag);
+		return -ENOSPC;
+	}
+	c->batch_bytes += bytes;
+	c->batch_ptrs[c->nbatch] = &w->op;
 	c->nbatch++;
+	return 0;
+}
+
+int sr_link_last(struct sr_client *c, unsigned link)
+{
+	Saferring__Op *op;
+
+	if (!c->nbatch || link > SR_LINK_HARD)
+		return -EINVAL;
+	op = &c->batch[c->nbatch - 1].op;
+	/* The daemon does these itself, outside the kernel's chains. */
+	if (link && op_needs[op->opcode].daemon)
+		return -EINVAL;
+	op->has_link = link != 0;
+	op->link = link;
 	return 0;
 }
 
@@ -142,30 +411,51 @@ int sr_prep_nop(struct sr_client *c, uint64_t user_data)
 	return sr_prep(c, &r);
 }
 
+static int sr_prep_rw(struct sr_client *c, uint32_t opcode,
+		      uint64_t user_data, int handle, int slot,
+		      uint32_t slot_offset, uint32_t len, uint64_t file_offset,
+		      uint32_t msg_flags)
+{
+	struct sr_op_req r = {
+		.user_data = user_data, .opcode = opcode,
+		.handle = handle, .slot = slot, .slot_offset = slot_offset,
+		.len = len, .file_offset = file_offset,
+		.msg_flags = msg_flags,
+	};
+
+	return sr_prep(c, &r);
+}
+
 int sr_prep_read(struct sr_client *c, uint64_t user_data, int handle,
 		 int slot, uint32_t slot_offset, uint32_t len,
 		 uint64_t file_offset)
 {
-	struct sr_op_req r = {
-		.user_data = user_data, .opcode = SR_OP_READ,
-		.handle = handle, .slot = slot, .slot_offset = slot_offset,
-		.len = len, .file_offset = file_offset,
-	};
-
-	return sr_prep(c, &r);
+	return sr_prep_rw(c, SR_OP_READ, user_data, handle, slot, slot_offset,
+			  len, file_offset, 0);
 }
 
 int sr_prep_write(struct sr_client *c, uint64_t user_data, int handle,
 		  int slot, uint32_t slot_offset, uint32_t len,
 		  uint64_t file_offset)
 {
-	struct sr_op_req r = {
-		.user_data = user_data, .opcode = SR_OP_WRITE,
-		.handle = handle, .slot = slot, .slot_offset = slot_offset,
-		.len = len, .file_offset = file_offset,
-	};
+	return sr_prep_rw(c, SR_OP_WRITE, user_data, handle, slot, slot_offset,
+			  len, file_offset, 0);
+}
 
-	return sr_prep(c, &r);
+int sr_prep_send(struct sr_client *c, uint64_t user_data, int handle,
+		 int slot, uint32_t slot_offset, uint32_t len,
+		 uint32_t msg_flags)
+{
+	return sr_prep_rw(c, SR_OP_SEND, user_data, handle, slot, slot_offset,
+			  len, 0, msg_flags);
+}
+
+int sr_prep_recv(struct sr_client *c, uint64_t user_data, int handle,
+		 int slot, uint32_t slot_offset, uint32_t len,
+		 uint32_t msg_flags)
+{
+	return sr_prep_rw(c, SR_OP_RECV, user_data, handle, slot, slot_offset,
+			  len, 0, msg_flags);
 }
 
 int sr_prep_fsync(struct sr_client *c, uint64_t user_data, int handle,
@@ -179,6 +469,195 @@ int sr_prep_fsync(struct sr_client *c, uint64_t user_data, int handle,
 	return sr_prep(c, &r);
 }
 
+static int sr_prep_vec(struct sr_client *c, uint32_t opcode,
+		       uint64_t user_data, int handle,
+		       const struct sr_iov *iov, unsigned n,
+		       uint64_t file_offset, uint32_t msg_flags)
+{
+	struct sr_op_req r = {
+		.user_data = user_data, .opcode = opcode, .handle = handle,
+		.iov = iov, .niov = n, .file_offset = file_offset,
+		.msg_flags = msg_flags,
+	};
+
+	return sr_prep(c, &r);
+}
+
+int sr_prep_readv(struct sr_client *c, uint64_t user_data, int handle,
+		  const struct sr_iov *iov, unsigned n, uint64_t file_offset)
+{
+	return sr_prep_vec(c, SR_OP_READV, user_data, handle, iov, n,
+			   file_offset, 0);
+}
+
+int sr_prep_writev(struct sr_client *c, uint64_t user_data, int handle,
+		   const struct sr_iov *iov, unsigned n, uint64_t file_offset)
+{
+	return sr_prep_vec(c, SR_OP_WRITEV, user_data, handle, iov, n,
+			   file_offset, 0);
+}
+
+int sr_prep_sendmsg(struct sr_client *c, uint64_t user_data, int handle,
+		    const struct sr_iov *iov, unsigned n, uint32_t msg_flags)
+{
+	return sr_prep_vec(c, SR_OP_SENDMSG, user_data, handle, iov, n, 0,
+			   msg_flags);
+}
+
+int sr_prep_recvmsg(struct sr_client *c, uint64_t user_data, int handle,
+		    const struct sr_iov *iov, unsigned n, uint32_t msg_flags)
+{
+	return sr_prep_vec(c, SR_OP_RECVMSG, user_data, handle, iov, n, 0,
+			   msg_flags);
+}
+
+int sr_prep_fallocate(struct sr_client *c, uint64_t user_data, int handle,
+		      uint32_t mode, uint64_t offset, uint64_t len)
+{
+	struct sr_op_req r = {
+		.user_data = user_data, .opcode = SR_OP_FALLOCATE,
+		.handle = handle, .flags = mode, .file_offset = offset,
+		.length = len,
+	};
+
+	return sr_prep(c, &r);
+}
+
+int sr_prep_recv_multishot(struct sr_client *c, uint64_t user_data,
+			   int handle, uint32_t msg_flags)
+{
+	struct sr_op_req r = {
+		.user_data = user_data, .opcode = SR_OP_RECV, .handle = handle,
+		.flags = SR_RECV_MULTISHOT, .msg_flags = msg_flags,
+	};
+
+	return sr_prep(c, &r);
+}
+
+int sr_prep_provide(struct sr_client *c, uint64_t user_data, int slot)
+{
+	struct sr_op_req r = {
+		.user_data = user_data, .opcode = SR_OP_PROVIDE, .slot = slot,
+		.len = c->lim.slot_size,
+	};
+
+	return sr_prep(c, &r);
+}
+
+static int sr_prep_fd_flags(struct sr_client *c, uint32_t opcode,
+			    uint64_t user_data, int handle, uint32_t flags)
+{
+	struct sr_op_req r = {
+		.user_data = user_data, .opcode = opcode, .handle = handle,
+		.flags = flags,
+	};
+
+	return sr_prep(c, &r);
+}
+
+int sr_prep_accept(struct sr_client *c, uint64_t user_data, int handle)
+{
+	return sr_prep_fd_flags(c, SR_OP_ACCEPT, user_data, handle, 0);
+}
+
+int sr_prep_multishot_accept(struct sr_client *c, uint64_t user_data,
+			     int handle)
+{
+	return sr_prep_fd_flags(c, SR_OP_ACCEPT, user_data, handle,
+				SR_ACCEPT_MULTISHOT);
+}
+
+int sr_prep_poll_add(struct sr_client *c, uint64_t user_data, int handle,
+		     uint32_t events)
+{
+	return sr_prep_fd_flags(c, SR_OP_POLL_ADD, user_data, handle, events);
+}
+
+int sr_prep_close(struct sr_client *c, uint64_t user_data, int handle)
+{
+	return sr_prep_fd_flags(c, SR_OP_CLOSE, user_data, handle, 0);
+}
+
+int sr_prep_shutdown(struct sr_client *c, uint64_t user_data, int handle,
+		     int how)
+{
+	if (how < 0)
+		return -EINVAL;
+	return sr_prep_fd_flags(c, SR_OP_SHUTDOWN, user_data, handle,
+				(uint32_t)how);
+}
+
+int sr_prep_connect(struct sr_client *c, uint64_t user_data, int handle,
+		    const struct sockaddr *addr, socklen_t addrlen)
+{
+	struct sr_op_req r = {
+		.user_data = user_data, .opcode = SR_OP_CONNECT,
+		.handle = handle, .addr = addr, .addrlen = addrlen,
+	};
+
+	return sr_prep(c, &r);
+}
+
+static int sr_prep_timer(struct sr_client *c, uint32_t opcode,
+			 uint64_t user_data, uint64_t ns)
+{
+	struct sr_op_req r = {
+		.user_data = user_data, .opcode = opcode, .timeout_ns = ns,
+	};
+
+	return sr_prep(c, &r);
+}
+
+int sr_prep_timeout(struct sr_client *c, uint64_t user_data, uint64_t ns)
+{
+	return sr_prep_timer(c, SR_OP_TIMEOUT, user_data, ns);
+}
+
+int sr_prep_link_timeout(struct sr_client *c, uint64_t user_data,
+			 uint64_t ns)
+{
+	return sr_prep_timer(c, SR_OP_LINK_TIMEOUT, user_data, ns);
+}
+
+/* The wire tag of the first pending operation with @user_data; a tag no
+ * operation has when none is pending (the daemon then answers -ENOENT). */
+static uint64_t sr_find_tag(const struct sr_client *c, uint64_t user_data)
+{
+	for (uint32_t t = 0; t < c->lim.max_in_flight; t++) {
+		const struct sr_op *op = &c->ops[t];
+
+		if (op->state != SR_OP_FREE && !op->internal &&
+		    op->user_data == user_data)
+			return t;
+	}
+	return UINT64_MAX;
+}
+
+static int sr_prep_target(struct sr_client *c, uint32_t opcode,
+			  uint64_t user_data, uint64_t target_user_data)
+{
+	struct sr_op_req r = {
+		.user_data = user_data, .opcode = opcode,
+		.target = sr_find_tag(c, target_user_data),
+	};
+
+	return sr_prep(c, &r);
+}
+
+int sr_prep_poll_remove(struct sr_client *c, uint64_t user_data,
+			uint64_t target_user_data)
+{
+	return sr_prep_target(c, SR_OP_POLL_REMOVE, user_data,
+			      target_user_data);
+}
+
+int sr_prep_cancel(struct sr_client *c, uint64_t user_data,
+		   uint64_t target_user_data)
+{
+	return sr_prep_target(c, SR_OP_ASYNC_CANCEL, user_data,
+			      target_user_data);
+}
+
 int sr_submit(struct sr_client *c)
 {
 	unsigned n = c->nbatch;
@@ -190,6 +669,7 @@ int sr_submit(struct sr_client *c)
 	if (ret)
 		return ret;
 	c->nbatch = 0;
+	c->batch_bytes = 0;
 	return (int)n;
 }
 

@@ -93,11 +93,13 @@ static int sr_alloc_tables(struct sr_client *c, uint32_t generation)
 {
 	const struct sr_limits *l = &c->lim;
 
+	c->cq_cap = l->max_in_flight + l->slot_count + c->fd_table_size;
 	c->slots = calloc(l->slot_count, sizeof(*c->slots));
-	c->handles = calloc(l->max_fds ? l->max_fds : 1, sizeof(*c->handles));
+	c->handles = calloc(c->fd_table_size ? c->fd_table_size : 1,
+			    sizeof(*c->handles));
 	c->ops = calloc(l->max_in_flight, sizeof(*c->ops));
 	c->op_free = calloc(l->max_in_flight, sizeof(*c->op_free));
-	c->cq = calloc(l->max_in_flight, sizeof(*c->cq));
+	c->cq = calloc(c->cq_cap, sizeof(*c->cq));
 	c->batch = calloc(l->max_batch, sizeof(*c->batch));
 	c->batch_ptrs = calloc(l->max_batch, sizeof(*c->batch_ptrs));
 	if (!c->slots || !c->handles || !c->ops || !c->op_free || !c->cq ||
@@ -138,6 +140,9 @@ static int sr_accept_welcome(struct sr_client *c, const Saferring__Reply *r,
 	    w->slot_count > SR_MAX_SLOTS || !w->slot_size ||
 	    w->max_fds > SR_MAX_FDS || !w->max_in_flight || !w->max_batch)
 		return -EPROTO;
+	c->fd_table_size = w->has_fd_table_size ? w->fd_table_size : w->max_fds;
+	if (c->fd_table_size < w->max_fds || c->fd_table_size > 2 * SR_MAX_FDS)
+		return -EPROTO;
 	if (__builtin_mul_overflow((size_t)w->slot_count, (size_t)w->slot_size,
 				   &size))
 		return -EPROTO;
@@ -154,6 +159,7 @@ static int sr_accept_welcome(struct sr_client *c, const Saferring__Reply *r,
 	};
 	c->lim.max_batch = min_u(min_u(w->max_batch, WIRE_MAX_BATCH),
 				 c->lim.max_in_flight);
+	c->lim.fd_table_size = c->fd_table_size;
 	return sr_alloc_tables(c, w->slot_generation);
 }
 

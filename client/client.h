@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "saferring.h"
 #include "saferring.pb-c.h"
@@ -36,34 +37,48 @@
 enum sr_slot_state {
 	SR_SLOT_FREE = 0,   /* in the free list */
 	SR_SLOT_ACQUIRED,   /* the caller (or sr_pread & co.) owns it */
-	SR_SLOT_IN_FLIGHT,  /* named by an operation prepared or sent */
+	SR_SLOT_IN_FLIGHT,  /* named by operations prepared or sent */
+	SR_SLOT_POOLED,     /* given to the daemon's receive pool */
 };
 
 struct sr_slot {
 	uint32_t generation; /* the daemon's current generation */
 	uint32_t next_free;  /* free list link, SR_NONE at the end */
+	uint32_t chain;      /* IN_FLIGHT: the chain that took it */
+	uint16_t refs;       /* IN_FLIGHT: operations naming it */
 	uint8_t state;       /* enum sr_slot_state */
+};
+
+enum sr_handle_state {
+	SR_HANDLE_DEAD = 0,
+	SR_HANDLE_LIVE,
+	SR_HANDLE_CLOSING, /* a CLOSE of it is prepared or sent */
 };
 
 struct sr_handle {
 	uint32_t generation;
-	bool live;
+	uint8_t state; /* enum sr_handle_state */
 };
 
 enum sr_op_state {
 	SR_OP_FREE = 0,
 	SR_OP_BATCHED, /* prepared, not sent yet */
-	SR_OP_SENT,    /* sent, completion not arrived yet */
+	SR_OP_SENT,    /* sent, last completion not arrived yet */
 };
 
 /* An operation prepared or sent.  Its index in c->ops is its wire tag. */
 struct sr_op {
 	uint64_t user_data;
-	int32_t slot;   /* -1 when the operation takes none */
-	uint32_t len;   /* bytes asked for (READ/WRITE) */
+	uint64_t len;      /* bytes asked for, when it moves bytes */
 	uint32_t opcode;
-	uint8_t state;  /* enum sr_op_state */
-	bool internal;  /* sr_pread & co.: completes into c->sync_cqe */
+	uint32_t handle;   /* CLOSE: the handle, and its generation: */
+	uint32_t handle_generation;
+	int32_t slots[SR_MAX_IOV]; /* slots it names, in wire order */
+	uint8_t nslots;
+	uint8_t state;     /* enum sr_op_state */
+	bool vectored;     /* slots come back as Completion.slots */
+	bool multishot;
+	bool internal;     /* sr_pread & co.: completes into c->sync_cqe */
 };
 
 /* One operation in wire form, with the submessages it points to. */
@@ -71,18 +86,30 @@ struct sr_wire_op {
 	Saferring__Op op;
 	Saferring__FdHandle fd;
 	Saferring__SlotRef slot;
+	Saferring__SlotRef iov[SR_MAX_IOV];
+	Saferring__SlotRef *iov_ptrs[SR_MAX_IOV];
+	unsigned char addr[sizeof(struct sockaddr_storage)];
 };
 
-/* What an sr_prep_* call or a blocking helper asks for. */
+/* What an sr_prep_* call or a blocking helper asks for.  The opcode says
+ * which fields count (see batch.c). */
 struct sr_op_req {
 	uint64_t user_data;
 	uint32_t opcode;
+	uint32_t flags;
 	int handle;
 	int slot;
 	uint32_t slot_offset;
 	uint32_t len;
+	const struct sr_iov *iov;
+	unsigned niov;
 	uint64_t file_offset;
-	uint32_t flags;
+	uint64_t length;      /* FALLOCATE */
+	uint64_t timeout_ns;
+	uint64_t target;      /* a wire tag */
+	const struct sockaddr *addr;
+	socklen_t addrlen;
+	uint32_t msg_flags;
 };
 
 struct sr_client {
@@ -95,7 +122,8 @@ struct sr_client {
 
 	struct sr_slot *slots;    /* lim.slot_count */
 	uint32_t free_slot;       /* free list head, SR_NONE when empty */
-	struct sr_handle *handles; /* lim.max_fds */
+	struct sr_handle *handles; /* fd_table_size */
+	uint32_t fd_table_size;   /* handle indices are below it */
 
 	struct sr_op *ops;        /* lim.max_in_flight, indexed by tag */
 	uint32_t *op_free;        /* stack of free tags */
@@ -105,8 +133,14 @@ struct sr_client {
 	struct sr_wire_op *batch; /* lim.max_batch */
 	Saferring__Op **batch_ptrs;
 	unsigned nbatch;
+	size_t batch_bytes;       /* packed size of the Submit so far */
+	uint32_t chain;           /* id of the chain the next op may join */
 
-	struct sr_cqe *cq;        /* ring of lim.max_in_flight */
+	/* Ring of cq_cap: one entry per tag, plus the interim completions
+	 * of multishot operations, each of which hands over a pooled slot
+	 * or a new handle. */
+	struct sr_cqe *cq;
+	unsigned cq_cap;
 	unsigned cq_head;
 	unsigned cq_len;
 	struct sr_cqe sync_cqe;   /* the blocking helpers' completion */

@@ -1,22 +1,73 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cqe.c - takes the daemon's completions in (checking each against the
- * operation its tag names), hands slots back, queues completions in a
- * ring of max_in_flight entries, and lets the caller peek and wait.
+ * operation its tag names), hands slots and accepted handles over,
+ * queues completions in a ring, and lets the caller peek and wait.
  *
  * Must never accept a completion for a tag that is not in flight, a slot
- * the operation did not name, or a byte count larger than was asked for:
- * any of those ends the session (-EPROTO).
+ * the operation did not name (or, for a pool receive, a slot not in the
+ * pool), a slot handed back while another operation still names it, a
+ * handle the library holds live, or a byte count larger than was asked
+ * for: any of those ends the session (-EPROTO).
  */
 #include <errno.h>
 
 #include "client.h"
 
+/* Whether this completion drops the last operation naming op->slots[i]:
+ * then, and only then, the daemon hands the slot back with it. */
+static bool sr_slot_returns(const struct sr_client *c, const struct sr_op *op,
+			    unsigned i)
+{
+	return c->slots[op->slots[i]].refs == 1;
+}
+
+static int sr_check_slots_back(const struct sr_client *c,
+			       const struct sr_op *op,
+			       const Saferring__Completion *cc)
+{
+	size_t n = 0;
+
+	if (op->opcode == SR_OP_PROVIDE)
+		return cc->has_slot_index || cc->n_slots ? -EPROTO : 0;
+	if (op->multishot) {
+		/* A pool receive hands over a slot that is in the pool. */
+		if (cc->n_slots || cc->has_slot_index != cc->has_slot_generation)
+			return -EPROTO;
+		if (cc->has_slot_index &&
+		    (cc->slot_index >= c->lim.slot_count ||
+		     c->slots[cc->slot_index].state != SR_SLOT_POOLED ||
+		     (cc->result > 0 &&
+		      (uint32_t)cc->result > c->lim.slot_size)))
+			return -EPROTO;
+		return 0;
+	}
+	if (op->vectored) {
+		if (cc->has_slot_index || cc->has_slot_generation)
+			return -EPROTO;
+		for (unsigned i = 0; i < op->nslots; i++) {
+			if (!sr_slot_returns(c, op, i))
+				continue;
+			if (n >= cc->n_slots ||
+			    cc->slots[n]->index != (uint32_t)op->slots[i])
+				return -EPROTO;
+			n++;
+		}
+		return n == cc->n_slots ? 0 : -EPROTO;
+	}
+	bool back = op->nslots && sr_slot_returns(c, op, 0);
+	if (cc->n_slots || cc->has_slot_index != back ||
+	    cc->has_slot_generation != back ||
+	    (back && cc->slot_index != (uint32_t)op->slots[0]))
+		return -EPROTO;
+	return 0;
+}
+
 static int sr_check_completion(const struct sr_client *c,
 			       const Saferring__Completion *cc)
 {
 	const struct sr_op *op;
-	bool slot_back;
+	uint32_t flags = cc->has_flags ? cc->flags : 0;
 
 	if (cc->tag >= c->lim.max_in_flight)
 		return -EPROTO;
@@ -25,19 +76,57 @@ static int sr_check_completion(const struct sr_client *c,
 		return -EPROTO;
 	if (cc->status != SR_STATUS_OK)
 		return cc->result < 0 && !cc->has_slot_index &&
-		       !cc->has_slot_generation ? 0 : -EPROTO;
-	slot_back = op->slot >= 0;
-	if (cc->has_slot_index != slot_back ||
-	    cc->has_slot_generation != slot_back ||
-	    (slot_back && cc->slot_index != (uint32_t)op->slot))
+		       !cc->has_slot_generation && !cc->n_slots &&
+		       !cc->handle && !(flags & SR_CQE_F_MORE) ? 0 : -EPROTO;
+	if ((flags & SR_CQE_F_MORE) && !op->multishot)
 		return -EPROTO;
-	if ((op->opcode == SR_OP_READ || op->opcode == SR_OP_WRITE) &&
-	    cc->result > 0 && (uint32_t)cc->result > op->len)
+	if (sr_check_slots_back(c, op, cc))
+		return -EPROTO;
+	/* An accept succeeds with a handle, one the library does not hold. */
+	if (op->opcode == SR_OP_ACCEPT) {
+		if ((cc->result >= 0) != (cc->handle != NULL))
+			return -EPROTO;
+		if (cc->handle &&
+		    (cc->handle->index >= c->fd_table_size ||
+		     cc->handle->index > INT32_MAX ||
+		     c->handles[cc->handle->index].state == SR_HANDLE_LIVE))
+			return -EPROTO;
+	} else if (cc->handle) {
+		return -EPROTO;
+	}
+	if (op->len && cc->result > 0 && (uint64_t)cc->result > op->len)
 		return -EPROTO;
 	return 0;
 }
 
-static void sr_take_one(struct sr_client *c, const Saferring__Completion *cc)
+/* Every slot the operation named goes back to the caller once nothing
+ * else names it; a refused PROVIDE leaves its slot with the caller. */
+static void sr_release_slots(struct sr_client *c, const struct sr_op *op,
+			     const Saferring__Completion *cc)
+{
+	size_t n = 0;
+
+	for (unsigned i = 0; i < op->nslots; i++) {
+		struct sr_slot *s = &c->slots[op->slots[i]];
+
+		if (op->opcode == SR_OP_PROVIDE) {
+			if (cc->status != SR_STATUS_OK)
+				s->state = SR_SLOT_ACQUIRED;
+			continue;
+		}
+		if (--s->refs)
+			continue;
+		s->state = SR_SLOT_ACQUIRED;
+		if (cc->status != SR_STATUS_OK)
+			continue;
+		if (op->vectored)
+			s->generation = cc->slots[n++]->generation;
+		else
+			s->generation = cc->slot_generation;
+	}
+}
+
+static int sr_take_one(struct sr_client *c, const Saferring__Completion *cc)
 {
 	struct sr_op *op = &c->ops[cc->tag];
 	struct sr_cqe cqe = {
@@ -45,25 +134,54 @@ static void sr_take_one(struct sr_client *c, const Saferring__Completion *cc)
 		.res = cc->result,
 		.flags = cc->has_flags ? cc->flags : 0,
 		.status = cc->status,
-		.slot = op->slot,
+		.slot = op->nslots && op->opcode != SR_OP_PROVIDE ?
+			op->slots[0] : -1,
+		.handle = -1,
 	};
+	bool last = !(cqe.flags & SR_CQE_F_MORE);
 
-	if (op->slot >= 0) {
-		c->slots[op->slot].state = SR_SLOT_ACQUIRED;
-		if (cc->has_slot_generation)
-			c->slots[op->slot].generation = cc->slot_generation;
+	if (op->multishot && cc->has_slot_index) {
+		struct sr_slot *s = &c->slots[cc->slot_index];
+
+		s->state = SR_SLOT_ACQUIRED;
+		s->generation = cc->slot_generation;
+		cqe.slot = (int32_t)cc->slot_index;
 	}
-	op->state = SR_OP_FREE;
-	c->op_free[c->op_nfree++] = (uint32_t)cc->tag;
+	if (cc->handle) {
+		c->handles[cc->handle->index] = (struct sr_handle){
+			.generation = cc->handle->generation,
+			.state = SR_HANDLE_LIVE,
+		};
+		cqe.handle = (int32_t)cc->handle->index;
+	}
+	if (op->opcode == SR_OP_CLOSE) {
+		struct sr_handle *h = &c->handles[op->handle];
+
+		/* Unless a later register took the index back already. */
+		if (h->state == SR_HANDLE_CLOSING &&
+		    h->generation == op->handle_generation)
+			h->state = cc->status == SR_STATUS_OK ?
+				   SR_HANDLE_DEAD : SR_HANDLE_LIVE;
+	}
+	if (last) {
+		sr_release_slots(c, op, cc);
+		op->state = SR_OP_FREE;
+		c->op_free[c->op_nfree++] = (uint32_t)cc->tag;
+	}
 
 	if (op->internal) {
 		c->sync_cqe = cqe;
 		c->sync_done = true;
 		c->in_flight--;
-		return;
+		return 0;
 	}
-	c->cq[(c->cq_head + c->cq_len) % c->lim.max_in_flight] = cqe;
+	/* Bounded by cq_cap unless the caller closes handles it has not
+	 * reaped the accept of yet; then the session cannot go on. */
+	if (c->cq_len >= c->cq_cap)
+		return srl_fail(c, -EOVERFLOW);
+	c->cq[(c->cq_head + c->cq_len) % c->cq_cap] = cqe;
 	c->cq_len++;
+	return 0;
 }
 
 int srl_take_completions(struct sr_client *c,
@@ -71,12 +189,13 @@ int srl_take_completions(struct sr_client *c,
 {
 	for (size_t i = 0; i < cs->n_completions; i++) {
 		const Saferring__Completion *cc = cs->completions[i];
+		int ret;
 
-		/* Sent operations have a tag each, so the ring (one entry
-		 * per tag) cannot overflow once the tag checks out. */
 		if (sr_check_completion(c, cc))
 			return srl_fail(c, -EPROTO);
-		sr_take_one(c, cc);
+		ret = sr_take_one(c, cc);
+		if (ret)
+			return ret;
 	}
 	return 0;
 }
@@ -84,9 +203,11 @@ int srl_take_completions(struct sr_client *c,
 static void sr_cq_pop(struct sr_client *c, struct sr_cqe *cqe)
 {
 	*cqe = c->cq[c->cq_head];
-	c->cq_head = (c->cq_head + 1) % c->lim.max_in_flight;
+	c->cq_head = (c->cq_head + 1) % c->cq_cap;
 	c->cq_len--;
-	c->in_flight--;
+	/* A multishot operation stays in flight until its last completion. */
+	if (!(cqe->flags & SR_CQE_F_MORE))
+		c->in_flight--;
 }
 
 int sr_peek_cqe(struct sr_client *c, struct sr_cqe *cqe)

@@ -3,8 +3,9 @@
  * files.c - registers the caller's descriptors with the daemon and keeps
  * the (index, generation) of every handle it got back.
  *
- * Must never believe a handle the daemon names outside max_fds or one the
- * library already holds, and never keep a copy of the caller's descriptor.
+ * Must never believe a handle the daemon names outside its table or one
+ * the library already holds live, and never keep a copy of the caller's
+ * descriptor.
  */
 #include <errno.h>
 
@@ -28,12 +29,14 @@ int sr_register_fd(struct sr_client *c, int fd)
 	if (r->body_case != SAFERRING__REPLY__BODY_FD_REGISTERED)
 		return srl_fail(c, -EPROTO);
 	h = r->fd_registered->handle;
-	if (!h || h->index >= c->lim.max_fds || h->index > INT32_MAX ||
-	    c->handles[h->index].live)
+	/* A CLOSING index may come back: the daemon freed it before we
+	 * read the CLOSE's completion. */
+	if (!h || h->index >= c->fd_table_size || h->index > INT32_MAX ||
+	    c->handles[h->index].state == SR_HANDLE_LIVE)
 		return srl_fail(c, -EPROTO);
 	c->handles[h->index] = (struct sr_handle){
 		.generation = h->generation,
-		.live = true,
+		.state = SR_HANDLE_LIVE,
 	};
 	return (int)h->index;
 }
@@ -47,8 +50,8 @@ int sr_unregister_fd(struct sr_client *c, int handle)
 	Saferring__Reply *r;
 	int ret;
 
-	if (handle < 0 || (uint32_t)handle >= c->lim.max_fds ||
-	    !c->handles[handle].live)
+	if (handle < 0 || (uint32_t)handle >= c->fd_table_size ||
+	    c->handles[handle].state != SR_HANDLE_LIVE)
 		return -EBADF;
 	fh.index = (uint32_t)handle;
 	fh.generation = c->handles[handle].generation;
@@ -63,6 +66,6 @@ int sr_unregister_fd(struct sr_client *c, int handle)
 	h = r->fd_unregistered->handle;
 	if (!h || h->index != fh.index)
 		return srl_fail(c, -EPROTO);
-	c->handles[handle].live = false;
+	c->handles[handle].state = SR_HANDLE_DEAD;
 	return 0;
 }

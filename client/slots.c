@@ -2,8 +2,10 @@
 /*
  * slots.c - hands the arena's slots out to the caller and takes them back.
  *
- * A slot is FREE (in the free list), ACQUIRED (the caller's) or IN_FLIGHT
- * (named by an operation; completions move it back to ACQUIRED).  Must
+ * A slot is FREE (in the free list), ACQUIRED (the caller's), IN_FLIGHT
+ * (named by operations; the last completion moves it back to ACQUIRED)
+ * or POOLED (given to the receive pool; a pool receive's completion
+ * hands it back as ACQUIRED).  Must
  * never release a slot an operation still names, nor hand out a pointer
  * outside the arena.
  */
@@ -30,7 +32,8 @@ int sr_slot_release(struct sr_client *c, int slot)
 	if (slot < 0 || (uint32_t)slot >= c->lim.slot_count)
 		return -EINVAL;
 	s = &c->slots[slot];
-	if (s->state == SR_SLOT_IN_FLIGHT)
+	/* The kernel may still write it, now or from the pool. */
+	if (s->state == SR_SLOT_IN_FLIGHT || s->state == SR_SLOT_POOLED)
 		return -EBUSY;
 	if (s->state != SR_SLOT_ACQUIRED)
 		return -EINVAL;

@@ -4,22 +4,57 @@
  * second layer of defence: they must hold even if the validator is wrong,
  * so they are derived from the policy's allowed opcodes, not from what the
  * validator happens to accept.
+ *
+ * Every SQE carries IOSQE_FIXED_FILE, and the ring requires it, so no SQE
+ * can name a raw descriptor.  Operations without a file (NOP, TIMEOUT,
+ * LINK_TIMEOUT, POLL_REMOVE, ASYNC_CANCEL) ignore the flag on Linux 6.x.
+ * IORING_OP_CLOSE refuses it (-EBADF), so CLOSE is not a kernel operation
+ * here: the daemon clears the table entry itself (ring_driver_clear_file).
  */
 #include "ring.h"
 
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
 
 #include "saferring.h"
 
-/* The kernel opcode behind each saferring opcode; 0xff = none. */
+#define NO_KERNEL_OP 0xff
+/* The receive pool's buffer group. */
+#define POOL_GROUP 0
+
+/* The kernel opcode behind each saferring opcode: the one table that both
+ * the restrictions and the SQEs come from. */
 static const uint8_t kernel_opcode[] = {
 	[SR_OP_NOP] = IORING_OP_NOP,
 	[SR_OP_READ] = IORING_OP_READ_FIXED,
 	[SR_OP_WRITE] = IORING_OP_WRITE_FIXED,
 	[SR_OP_FSYNC] = IORING_OP_FSYNC,
+	[SR_OP_READV] = IORING_OP_READV,
+	[SR_OP_WRITEV] = IORING_OP_WRITEV,
+	[SR_OP_FALLOCATE] = IORING_OP_FALLOCATE,
+	[SR_OP_SEND] = IORING_OP_SEND,
+	[SR_OP_RECV] = IORING_OP_RECV,
+	[SR_OP_SENDMSG] = IORING_OP_SENDMSG,
+	[SR_OP_RECVMSG] = IORING_OP_RECVMSG,
+	[SR_OP_ACCEPT] = IORING_OP_ACCEPT,
+	[SR_OP_CONNECT] = IORING_OP_CONNECT,
+	[SR_OP_POLL_ADD] = IORING_OP_POLL_ADD,
+	[SR_OP_POLL_REMOVE] = IORING_OP_POLL_REMOVE,
+	[SR_OP_TIMEOUT] = IORING_OP_TIMEOUT,
+	[SR_OP_LINK_TIMEOUT] = IORING_OP_LINK_TIMEOUT,
+	[SR_OP_ASYNC_CANCEL] = IORING_OP_ASYNC_CANCEL,
+	[SR_OP_CLOSE] = NO_KERNEL_OP,
+	[SR_OP_SHUTDOWN] = IORING_OP_SHUTDOWN,
+	[SR_OP_PROVIDE] = NO_KERNEL_OP,
 };
 #define KERNEL_OPCODE_COUNT (sizeof(kernel_opcode) / sizeof(kernel_opcode[0]))
+_Static_assert(KERNEL_OPCODE_COUNT == SR_OP__COUNT,
+	       "every saferring opcode needs a row in kernel_opcode");
+_Static_assert(SR_CQE_F_MORE == IORING_CQE_F_MORE &&
+	       SR_CQE_F_SOCK_NONEMPTY == IORING_CQE_F_SOCK_NONEMPTY,
+	       "SR_CQE_F_* must be the kernel's CQE flags");
 
 static int ring_driver_restrict(struct ring_driver *rd, uint64_t allowed_ops)
 {
@@ -28,7 +63,8 @@ static int ring_driver_restrict(struct ring_driver *rd, uint64_t allowed_ops)
 
 	memset(res, 0, sizeof(res));
 	for (unsigned op = 0; op < KERNEL_OPCODE_COUNT; op++) {
-		if (!(allowed_ops & (1ULL << op)))
+		if (!(allowed_ops & (1ULL << op)) ||
+		    kernel_opcode[op] == NO_KERNEL_OP)
 			continue;
 		res[n].opcode = IORING_RESTRICTION_SQE_OP;
 		res[n++].sqe_op = kernel_opcode[op];
@@ -39,8 +75,11 @@ static int ring_driver_restrict(struct ring_driver *rd, uint64_t allowed_ops)
 	/* Every SQE names a registered file, never a raw descriptor. */
 	res[n].opcode = IORING_RESTRICTION_SQE_FLAGS_REQUIRED;
 	res[n++].sqe_flags = IOSQE_FIXED_FILE;
+	/* Links for chains, buffer selection for the receive pool; never
+	 * IOSQE_ASYNC or IO_DRAIN, which no request can ask for. */
 	res[n].opcode = IORING_RESTRICTION_SQE_FLAGS_ALLOWED;
-	res[n++].sqe_flags = IOSQE_FIXED_FILE;
+	res[n++].sqe_flags = IOSQE_FIXED_FILE | IOSQE_IO_LINK |
+			     IOSQE_IO_HARDLINK | IOSQE_BUFFER_SELECT;
 	/* After enabling, the only registration left is swapping files. */
 	res[n].opcode = IORING_RESTRICTION_REGISTER_OP;
 	res[n++].register_op = IORING_REGISTER_FILES_UPDATE;
@@ -53,40 +92,70 @@ static int ring_driver_restrict(struct ring_driver *rd, uint64_t allowed_ops)
 
 static int ring_driver_setup(struct ring_driver *rd, unsigned entries)
 {
+	/* SUBMIT_ALL: one bad SQE must not leave the rest of a submission
+	 * (and half a chain) sitting in the SQ. */
 	struct io_uring_params p = {
 		.flags = IORING_SETUP_R_DISABLED | IORING_SETUP_CQSIZE |
-			 IORING_SETUP_COOP_TASKRUN,
-		.cq_entries = entries * 2,
+			 IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL,
+		.cq_entries = entries * 4,
 	};
 	int r = io_uring_queue_init_params(entries, &rd->ring, &p);
 
 	if (r == -EINVAL) {
 		/* Kernels before 5.19 lack COOP_TASKRUN; it is only a speedup. */
 		p = (struct io_uring_params){
-			.flags = IORING_SETUP_R_DISABLED | IORING_SETUP_CQSIZE,
-			.cq_entries = entries * 2,
+			.flags = IORING_SETUP_R_DISABLED | IORING_SETUP_CQSIZE |
+				 IORING_SETUP_SUBMIT_ALL,
+			.cq_entries = entries * 4,
 		};
 		r = io_uring_queue_init_params(entries, &rd->ring, &p);
 	}
 	return r;
 }
 
-int ring_driver_init(struct ring_driver *rd, unsigned entries,
-		     unsigned max_files, const struct iovec *bufs,
-		     unsigned nbufs, uint64_t allowed_ops)
+/* The receive pool: a buffer ring only this process can write, empty at
+ * first.  Registered before the ring is enabled, since the restrictions
+ * forbid it afterwards. */
+static int ring_driver_pool(struct ring_driver *rd, unsigned entries)
+{
+	struct io_uring_buf_reg reg = { .ring_entries = entries,
+					.bgid = POOL_GROUP };
+	size_t bytes = (size_t)entries * sizeof(struct io_uring_buf);
+	void *p;
+
+	p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	rd->pool = p;
+	rd->pool_bytes = bytes;
+	rd->pool_entries = entries;
+	io_uring_buf_ring_init(rd->pool);
+	reg.ring_addr = (uint64_t)(uintptr_t)p;
+	return io_uring_register_buf_ring(&rd->ring, &reg, 0);
+}
+
+int ring_driver_init(struct ring_driver *rd, const struct ring_config *cfg)
 {
 	int r;
 
 	memset(rd, 0, sizeof(*rd));
-	r = ring_driver_setup(rd, entries);
+	r = ring_driver_setup(rd, cfg->entries);
 	if (r < 0)
 		return r;
 	rd->live = true;
-	r = io_uring_register_buffers(&rd->ring, bufs, nbufs);
+	r = io_uring_register_buffers(&rd->ring, cfg->bufs, cfg->nbufs);
 	if (r == 0)
-		r = io_uring_register_files_sparse(&rd->ring, max_files);
+		r = io_uring_register_files_sparse(&rd->ring, cfg->files);
+	/* Multishot accepts take indices only from the kernel's part of the
+	 * table, never one the daemon hands out. */
+	if (r == 0 && cfg->alloc_start < cfg->files)
+		r = io_uring_register_file_alloc_range(&rd->ring,
+				cfg->alloc_start, cfg->files - cfg->alloc_start);
 	if (r == 0)
-		r = ring_driver_restrict(rd, allowed_ops);
+		r = ring_driver_pool(rd, cfg->pool_entries);
+	if (r == 0)
+		r = ring_driver_restrict(rd, cfg->allowed_ops);
 	if (r < 0)
 		ring_driver_exit(rd);
 	return r;
@@ -94,11 +163,16 @@ int ring_driver_init(struct ring_driver *rd, unsigned entries,
 
 void ring_driver_exit(struct ring_driver *rd)
 {
-	if (!rd->live)
-		return;
-	/* Closing the ring drops the registered buffers and files. */
-	io_uring_queue_exit(&rd->ring);
-	rd->live = false;
+	if (rd->live) {
+		/* Closing the ring drops the registered buffers, files and
+		 * the pool; only then may the pool's memory go. */
+		io_uring_queue_exit(&rd->ring);
+		rd->live = false;
+	}
+	if (rd->pool) {
+		munmap(rd->pool, rd->pool_bytes);
+		rd->pool = NULL;
+	}
 }
 
 int ring_driver_fd(const struct ring_driver *rd)
@@ -118,50 +192,153 @@ int ring_driver_clear_file(struct ring_driver *rd, unsigned index)
 	return ring_driver_set_file(rd, index, -1);
 }
 
-int ring_driver_queue(struct ring_driver *rd, const struct ring_op *op)
+int ring_driver_reserve(struct ring_driver *rd, unsigned n)
 {
-	struct io_uring_sqe *sqe;
+	if (io_uring_sq_space_left(&rd->ring) >= n)
+		return 0;
+	int r = ring_driver_submit(rd);
+	if (r < 0)
+		return r;
+	return io_uring_sq_space_left(&rd->ring) >= n ? 0 : -EBUSY;
+}
 
-	/* Refuse before taking an SQE: a taken SQE is submitted. */
-	if (op->opcode >= KERNEL_OPCODE_COUNT)
-		return -EINVAL;
-	sqe = io_uring_get_sqe(&rd->ring);
-	if (!sqe)
-		return -EBUSY;
+static void ring_prep(struct io_uring_sqe *sqe, const struct ring_op *op)
+{
+	int fd = (int)op->file_index;
+
 	switch (op->opcode) {
 	case SR_OP_NOP:
 		io_uring_prep_nop(sqe);
 		break;
 	case SR_OP_READ:
-		io_uring_prep_read_fixed(sqe, (int)op->file_index, op->addr,
-					 op->len, op->offset, op->buf_index);
+		io_uring_prep_read_fixed(sqe, fd, op->addr, op->len,
+					 op->offset, op->buf_index);
 		break;
 	case SR_OP_WRITE:
-		io_uring_prep_write_fixed(sqe, (int)op->file_index, op->addr,
-					  op->len, op->offset, op->buf_index);
+		io_uring_prep_write_fixed(sqe, fd, op->addr, op->len,
+					  op->offset, op->buf_index);
 		break;
 	case SR_OP_FSYNC:
-		io_uring_prep_fsync(sqe, (int)op->file_index,
-				    (op->fsync_flags & SR_FSYNC_DATASYNC) ?
+		io_uring_prep_fsync(sqe, fd,
+				    (op->op_flags & SR_FSYNC_DATASYNC) ?
 				    IORING_FSYNC_DATASYNC : 0);
 		break;
+	case SR_OP_READV:
+		io_uring_prep_readv(sqe, fd, op->addr, op->len, op->offset);
+		break;
+	case SR_OP_WRITEV:
+		io_uring_prep_writev(sqe, fd, op->addr, op->len, op->offset);
+		break;
+	case SR_OP_FALLOCATE:
+		io_uring_prep_fallocate(sqe, fd, (int)op->op_flags,
+					(off_t)op->offset, (off_t)op->length);
+		break;
+	case SR_OP_SEND:
+		/* A peer gone away is an -EPIPE result, never a SIGPIPE
+		 * that would kill the daemon. */
+		io_uring_prep_send(sqe, fd, op->addr, op->len,
+				   (int)(op->op_flags | MSG_NOSIGNAL));
+		break;
+	case SR_OP_RECV:
+		if (op->multishot) {
+			io_uring_prep_recv_multishot(sqe, fd, NULL, 0,
+						     (int)op->op_flags);
+			sqe->flags |= IOSQE_BUFFER_SELECT;
+			sqe->buf_group = POOL_GROUP;
+		} else {
+			io_uring_prep_recv(sqe, fd, op->addr, op->len,
+					   (int)op->op_flags);
+		}
+		break;
+	case SR_OP_SENDMSG:
+		io_uring_prep_sendmsg(sqe, fd, op->addr,
+				      op->op_flags | MSG_NOSIGNAL);
+		break;
+	case SR_OP_RECVMSG:
+		io_uring_prep_recvmsg(sqe, fd, op->addr, op->op_flags);
+		break;
+	case SR_OP_ACCEPT:
+		/* Straight into the fixed-file table: no descriptor ever
+		 * appears in the daemon. */
+		if (op->multishot)
+			io_uring_prep_multishot_accept_direct(sqe, fd, NULL,
+							      NULL, 0);
+		else
+			io_uring_prep_accept_direct(sqe, fd, NULL, NULL, 0,
+						    op->accept_index);
+		break;
+	case SR_OP_CONNECT:
+		io_uring_prep_connect(sqe, fd, op->addr, op->len);
+		break;
+	case SR_OP_POLL_ADD:
+		io_uring_prep_poll_add(sqe, fd, op->op_flags);
+		break;
+	case SR_OP_POLL_REMOVE:
+		io_uring_prep_poll_remove(sqe, op->target);
+		break;
+	case SR_OP_TIMEOUT:
+		io_uring_prep_timeout(sqe, op->addr, 0, 0);
+		break;
+	case SR_OP_LINK_TIMEOUT:
+		io_uring_prep_link_timeout(sqe, op->addr, 0);
+		break;
+	case SR_OP_ASYNC_CANCEL:
+		io_uring_prep_cancel64(sqe, op->target, 0);
+		break;
+	case SR_OP_SHUTDOWN:
+		io_uring_prep_shutdown(sqe, fd, (int)op->op_flags);
+		break;
 	}
-	/* NOP names no file, but the ring requires the flag on every SQE. */
+}
+
+int ring_driver_queue(struct ring_driver *rd, const struct ring_op *op)
+{
+	struct io_uring_sqe *sqe;
+
+	/* Refuse before taking an SQE: a taken SQE is submitted. */
+	if (op->opcode >= KERNEL_OPCODE_COUNT ||
+	    kernel_opcode[op->opcode] == NO_KERNEL_OP)
+		return -EINVAL;
+	sqe = io_uring_get_sqe(&rd->ring);
+	if (!sqe)
+		return -EBUSY;
+	ring_prep(sqe, op);
+	/* Operations without a file ignore it, but the ring requires the
+	 * flag on every SQE. */
 	sqe->flags |= IOSQE_FIXED_FILE;
+	if (op->link == SR_LINK)
+		sqe->flags |= IOSQE_IO_LINK;
+	else if (op->link == SR_LINK_HARD)
+		sqe->flags |= IOSQE_IO_HARDLINK;
 	io_uring_sqe_set_data64(sqe, op->user_data);
 	return 0;
 }
 
-int ring_driver_cancel_all(struct ring_driver *rd)
+static int ring_driver_queue_cancel(struct ring_driver *rd, uint64_t target,
+				    int flags)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&rd->ring);
+	struct io_uring_sqe *sqe;
+	int r = ring_driver_reserve(rd, 1);
 
+	if (r < 0)
+		return r;
+	sqe = io_uring_get_sqe(&rd->ring);
 	if (!sqe)
 		return -EBUSY;
-	io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+	io_uring_prep_cancel64(sqe, target, flags);
 	sqe->flags |= IOSQE_FIXED_FILE;
 	io_uring_sqe_set_data64(sqe, RING_CANCEL_USER_DATA);
 	return 0;
+}
+
+int ring_driver_cancel(struct ring_driver *rd, uint64_t user_data)
+{
+	return ring_driver_queue_cancel(rd, user_data, 0);
+}
+
+int ring_driver_cancel_all(struct ring_driver *rd)
+{
+	return ring_driver_queue_cancel(rd, 0, IORING_ASYNC_CANCEL_ANY);
 }
 
 int ring_driver_submit(struct ring_driver *rd)
@@ -172,6 +349,15 @@ int ring_driver_submit(struct ring_driver *rd)
 		r = io_uring_submit(&rd->ring);
 	while (r == -EINTR);
 	return r;
+}
+
+void ring_driver_provide(struct ring_driver *rd, void *addr, uint32_t len,
+			 uint16_t bid)
+{
+	io_uring_buf_ring_add(rd->pool, addr, len, bid,
+			      io_uring_buf_ring_mask(rd->pool_entries), 0);
+	/* A release store of the tail: the kernel sees the entry whole. */
+	io_uring_buf_ring_advance(rd->pool, 1);
 }
 
 unsigned ring_driver_reap(struct ring_driver *rd, ring_cqe_fn fn, void *arg)

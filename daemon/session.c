@@ -5,13 +5,21 @@
  * Parsing (protobuf -> struct op_request) and validation (validate_op) are
  * kept apart from acting (slot_table_begin, ring_driver_queue): nothing a
  * client sent is used after validation except through daemon-private
- * state.  Nothing in the shared arena is ever read here.
+ * state.  Nothing in the shared arena is ever read here, and the kernel
+ * is never pointed at request memory (the unpack arena is reset per
+ * message): iovecs, msghdrs, addresses and timespecs live in the
+ * operation's record until its last completion.
+ *
+ * A linked chain is validated whole, each member against the unchanged
+ * state plus what the earlier members will take, before any member acts;
+ * a chain with a bad member is refused whole and nothing of it is done.
  */
 #include "session.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -29,9 +37,20 @@
 /* Requests handled per readable event, so one client cannot starve the
  * others sharing the event loop. */
 #define READS_PER_EVENT 32
-/* protobuf-c allocations one request may make.  A 64 KiB datagram of
- * minimal sub-messages would need more; it fails to decode instead. */
-#define UNPACK_ARENA_BYTES (512 * 1024)
+/* protobuf-c allocations one request may make: enough to decode a 64 KiB
+ * datagram of minimal operations (about 11000, some 200 bytes each
+ * decoded, plus protobuf-c's scan slabs), so that an oversized batch is
+ * answered TOO_LARGE, not MALFORMED.  Anything needing more fails to
+ * decode. */
+#define UNPACK_ARENA_BYTES (4 * 1024 * 1024)
+/* Largest receive pool the kernel takes (buffer ids are 16 bits, ring
+ * sizes powers of two below 65536). */
+#define POOL_MAX_ENTRIES 32768U
+/* Packed bytes one completion can take at most, without and per slot
+ * handed back, and with an accepted handle (see session_flush). */
+#define COMPLETION_MAX_BYTES 48U
+#define SLOT_BACK_MAX_BYTES 16U
+#define HANDLE_MAX_BYTES 16U
 
 enum session_phase {
 	PHASE_HELLO,   /* waiting for Hello */
@@ -39,20 +58,39 @@ enum session_phase {
 	PHASE_CLOSING, /* socket gone; draining the ring */
 };
 
-/* Daemon-side record of an operation the kernel holds. */
+/* Daemon-side record of an operation the kernel holds.  Its kernel
+ * user_data is index | incarnation << 32, so a cancel aimed at a finished
+ * operation can never hit the record's next user. */
 struct op_record {
 	uint64_t tag;
-	uint32_t slot; /* NONE when the operation takes no slot */
-	uint32_t fd;   /* NONE when it takes no file */
+	uint32_t incarnation;
+	uint32_t fd;           /* handle counted in flight, or NONE */
+	uint32_t accept_index; /* single-shot ACCEPT's reserved entry, or NONE */
+	uint8_t opcode;
+	uint8_t nslots;
+	bool live;
+	bool multishot;
+	bool vectored;         /* slots go back as Completion.slots */
+	bool quota_stop;       /* multishot ACCEPT cancelled at the fd quota */
+	uint32_t slots[VALIDATOR_MAX_IOV];
+	/* What the kernel may read after submission. */
+	struct iovec iov[VALIDATOR_MAX_IOV];
+	struct msghdr msg;
+	struct sockaddr_storage addr;
+	struct __kernel_timespec ts;
 };
 
-/* A completion waiting to be sent. */
+/* A completion waiting to be sent.  The slots it names are COMPLETED and
+ * its handle RESERVED until it is sent: they are the client's only then. */
 struct pending_completion {
 	uint64_t tag;
 	uint32_t status;
 	int32_t result;
 	uint32_t flags;
-	uint32_t slot;
+	uint32_t handle; /* accepted socket's entry, or NONE */
+	uint8_t nslots;
+	bool vectored;
+	uint32_t slots[VALIDATOR_MAX_IOV];
 };
 
 struct session {
@@ -69,6 +107,7 @@ struct session {
 	struct ring_driver ring;
 	struct slot_table slots;
 	struct fd_registry fds;
+	uint32_t pool_capacity; /* slots the receive pool can hold */
 
 	struct op_record *ops; /* max_in_flight records */
 	uint32_t *free_ops;    /* stack of free record indexes */
@@ -90,6 +129,8 @@ struct session {
 static unsigned char recv_buf[WIRE_MAX_DATAGRAM];
 static unsigned char send_buf[WIRE_MAX_DATAGRAM];
 static unsigned char unpack_buf[UNPACK_ARENA_BYTES];
+/* One Submit's operations, parsed before any is validated. */
+static struct op_request batch_reqs[WIRE_MAX_BATCH];
 
 struct session *session_new(uint64_t id, int sock, const struct ucred *peer,
 			    const struct policy *policy)
@@ -119,6 +160,8 @@ void session_free(struct session *s)
 			(unsigned long long)s->id, s->in_flight);
 		return;
 	}
+	/* The ring goes first: it drops the files, the pool and the
+	 * registered buffers before the arena is unmapped. */
 	ring_driver_exit(&s->ring);
 	arena_destroy(&s->arena);
 	slot_table_free(&s->slots);
@@ -160,17 +203,29 @@ bool session_wants_write(const struct session *s)
 	return s->sock >= 0 && s->stash_len > 0;
 }
 
-/* Invariant: out_count + in_flight <= out_cap.  Each operation of a
- * request becomes either a refusal (out) or an operation in flight, and a
- * completion only moves one from in flight to out; so a request is read
- * only while a whole batch still fits. */
+/*
+ * Invariant: out_count <= out_cap.  A queued completion is either
+ *  - an answer: a refusal, an operation the daemon did itself, or the
+ *    last completion of a record.  Each operation of a request becomes an
+ *    answer or a record, and a record's last CQE turns it into an answer,
+ *    so answers + in_flight grows only by reading a request, by at most
+ *    WIRE_MAX_BATCH; or
+ *  - an interim completion of a multishot operation, which pins what it
+ *    hands over until it is sent: a pooled slot (COMPLETED) or an
+ *    accepted fd entry (RESERVED).  So there are at most slot_count +
+ *    fd quota of them; an interim CQE that pins nothing is not queued.
+ * A request is read only while answers + in_flight (<= out_count +
+ * in_flight) leaves room for a whole batch besides every possible interim
+ * completion; session_setup sizes out_cap for exactly that.
+ */
 bool session_wants_read(const struct session *s)
 {
 	if (s->sock < 0 || s->stash_len > 0)
 		return false;
 	if (s->phase != PHASE_READY)
 		return true;
-	return s->out_count + s->in_flight + WIRE_MAX_BATCH <= s->out_cap;
+	return (uint64_t)s->out_count + s->in_flight + WIRE_MAX_BATCH +
+	       s->slots.count + s->fds.quota <= s->out_cap;
 }
 
 bool session_drained(const struct session *s)
@@ -201,7 +256,8 @@ void session_close(struct session *s, const char *reason)
 	if (s->in_flight == 0)
 		return;
 	/* The ring keeps running until every CQE is back: only then may the
-	 * arena and the files go (session_drained). */
+	 * arena and the files go (session_drained).  Multishot operations
+	 * and timeouts end only when cancelled. */
 	int r = ring_driver_cancel_all(&s->ring);
 	if (r == 0)
 		r = ring_driver_submit(&s->ring);
@@ -287,38 +343,84 @@ static void session_queue_completion(struct session *s,
 	s->out_count++;
 }
 
+/* Packed size a completion can reach at most. */
+static size_t completion_bound(const struct pending_completion *pc)
+{
+	return COMPLETION_MAX_BYTES + pc->nslots * SLOT_BACK_MAX_BYTES +
+	       (pc->handle != NONE ? HANDLE_MAX_BYTES : 0);
+}
+
+/* Fill @c from @pc, handing its slots and handle to the client: they are
+ * the client's from the moment this datagram leaves (it is sent now, or
+ * stashed and sent before anything else). */
+static void session_fill_completion(struct session *s,
+				    const struct pending_completion *pc,
+				    Saferring__Completion *c,
+				    Saferring__SlotBack *backs,
+				    Saferring__SlotBack **back_ptrs,
+				    Saferring__FdHandle *handle)
+{
+	uint32_t gen;
+	size_t n = 0;
+
+	saferring__completion__init(c);
+	c->tag = pc->tag;
+	c->status = pc->status;
+	c->result = pc->result;
+	c->has_flags = pc->flags != 0;
+	c->flags = pc->flags;
+	for (uint32_t i = 0; i < pc->nslots; i++) {
+		if (slot_table_hand_back(&s->slots, pc->slots[i], &gen) < 0)
+			continue;
+		if (!pc->vectored) {
+			c->has_slot_index = c->has_slot_generation = true;
+			c->slot_index = pc->slots[i];
+			c->slot_generation = gen;
+			continue;
+		}
+		saferring__slot_back__init(&backs[n]);
+		backs[n].index = pc->slots[i];
+		backs[n].generation = gen;
+		back_ptrs[n] = &backs[n];
+		n++;
+	}
+	c->n_slots = n;
+	c->slots = n ? back_ptrs : NULL;
+	if (pc->handle != NONE &&
+	    fd_registry_publish(&s->fds, pc->handle, &gen) == 0) {
+		saferring__fd_handle__init(handle);
+		handle->index = pc->handle;
+		handle->generation = gen;
+		c->handle = handle;
+	}
+}
+
 static void session_flush(struct session *s)
 {
 	static Saferring__Completion comps[WIRE_MAX_BATCH];
 	static Saferring__Completion *ptrs[WIRE_MAX_BATCH];
+	static Saferring__SlotBack backs[WIRE_MAX_BATCH][VALIDATOR_MAX_IOV];
+	static Saferring__SlotBack *back_ptrs[WIRE_MAX_BATCH][VALIDATOR_MAX_IOV];
+	static Saferring__FdHandle handles[WIRE_MAX_BATCH];
 
 	while (s->sock >= 0 && s->stash_len == 0 && s->out_count > 0) {
 		Saferring__Reply reply = SAFERRING__REPLY__INIT;
 		Saferring__Completions body = SAFERRING__COMPLETIONS__INIT;
-		uint32_t n = s->out_count < WIRE_MAX_BATCH ? s->out_count :
-			     WIRE_MAX_BATCH;
+		/* Room for the Reply and Completions framing. */
+		size_t bytes = 64;
+		uint32_t n = 0;
 
-		for (uint32_t i = 0; i < n; i++) {
+		while (n < s->out_count && n < WIRE_MAX_BATCH) {
 			const struct pending_completion *pc =
-				&s->out[(s->out_head + i) % s->out_cap];
-			Saferring__Completion *c = &comps[i];
-			uint32_t gen;
+				&s->out[(s->out_head + n) % s->out_cap];
 
-			saferring__completion__init(c);
-			c->tag = pc->tag;
-			c->status = pc->status;
-			c->result = pc->result;
-			c->has_flags = pc->flags != 0;
-			c->flags = pc->flags;
-			/* The slot becomes the client's again as this datagram
-			 * leaves: it is sent now or stashed and sent first. */
-			if (pc->slot != NONE &&
-			    slot_table_hand_back(&s->slots, pc->slot, &gen) == 0) {
-				c->has_slot_index = c->has_slot_generation = true;
-				c->slot_index = pc->slot;
-				c->slot_generation = gen;
-			}
-			ptrs[i] = c;
+			bytes += completion_bound(pc);
+			if (bytes > WIRE_MAX_DATAGRAM)
+				break;
+			session_fill_completion(s, pc, &comps[n], backs[n],
+						back_ptrs[n], &handles[n]);
+			ptrs[n] = &comps[n];
+			n++;
 		}
 		s->out_head = (s->out_head + n) % s->out_cap;
 		s->out_count -= n;
@@ -337,32 +439,61 @@ static void session_refuse_op(struct session *s, uint64_t tag,
 		.tag = tag,
 		.status = status,
 		.result = sr_status_errno(status),
-		.slot = NONE,
+		.handle = NONE,
 	};
 
 	s->ops_refused++;
 	session_queue_completion(s, &pc);
 }
 
+/* Answer an operation the daemon did itself. */
+static void session_done_op(struct session *s, uint64_t tag, int32_t result)
+{
+	struct pending_completion pc = {
+		.tag = tag,
+		.status = SR_STATUS_OK,
+		.result = result,
+		.handle = NONE,
+	};
+
+	s->ops_done++;
+	session_queue_completion(s, &pc);
+}
+
+static unsigned pow2_at_least(unsigned n)
+{
+	unsigned p = 1;
+
+	while (p < n)
+		p <<= 1;
+	return p;
+}
+
 static int session_setup(struct session *s, uint32_t count, uint32_t size)
 {
 	uint32_t max_in_flight = s->policy.max_in_flight;
-	unsigned entries = 1;
+	uint32_t max_fds = s->policy.max_fds;
+	struct ring_config cfg = { 0 };
 	int r;
 
+	/* The kernel's table holds twice the quota: the upper half is the
+	 * kernel's to fill for multishot accepts. */
+	if (max_fds == 0 || max_fds > (1U << 19) || max_in_flight == 0)
+		return -EINVAL;
 	r = arena_create(&s->arena, (size_t)count * size);
 	if (r < 0)
 		return r;
 	r = slot_table_init(&s->slots, count, size);
 	if (r < 0)
 		return r;
-	r = fd_registry_init(&s->fds, s->policy.max_fds);
+	r = fd_registry_init(&s->fds, max_fds, 2 * max_fds);
 	if (r < 0)
 		return r;
 
 	s->ops = calloc(max_in_flight, sizeof(*s->ops));
 	s->free_ops = calloc(max_in_flight, sizeof(*s->free_ops));
-	s->out_cap = max_in_flight + 2 * WIRE_MAX_BATCH;
+	/* See session_wants_read. */
+	s->out_cap = max_in_flight + count + max_fds + 2 * WIRE_MAX_BATCH;
 	s->out = calloc(s->out_cap, sizeof(*s->out));
 	struct iovec *iov = calloc(count, sizeof(*iov));
 	if (!s->ops || !s->free_ops || !s->out || !iov) {
@@ -376,11 +507,17 @@ static int session_setup(struct session *s, uint32_t count, uint32_t size)
 		iov[i].iov_base = (unsigned char *)s->arena.base + (size_t)i * size;
 		iov[i].iov_len = size;
 	}
+	cfg.pool_entries = pow2_at_least(count < POOL_MAX_ENTRIES ? count :
+					 POOL_MAX_ENTRIES);
+	s->pool_capacity = count < cfg.pool_entries ? count : cfg.pool_entries;
 	/* One SQE more than the quota, for the teardown cancel. */
-	while (entries < max_in_flight + 1)
-		entries <<= 1;
-	r = ring_driver_init(&s->ring, entries, s->policy.max_fds, iov, count,
-			     s->policy.allowed_ops);
+	cfg.entries = pow2_at_least(max_in_flight + 1);
+	cfg.files = 2 * max_fds;
+	cfg.alloc_start = max_fds;
+	cfg.bufs = iov;
+	cfg.nbufs = count;
+	cfg.allowed_ops = s->policy.allowed_ops;
+	r = ring_driver_init(&s->ring, &cfg);
 	free(iov);
 	return r;
 }
@@ -429,6 +566,8 @@ static void session_on_hello(struct session *s, uint32_t seq,
 	welcome.max_fds = s->policy.max_fds;
 	welcome.max_in_flight = s->policy.max_in_flight;
 	welcome.max_batch = WIRE_MAX_BATCH;
+	welcome.has_fd_table_size = true;
+	welcome.fd_table_size = s->fds.capacity;
 	reply.body_case = SAFERRING__REPLY__BODY_WELCOME;
 	reply.welcome = &welcome;
 	/* The client's copy of the memfd is all it needs; ours can go. */
@@ -476,6 +615,9 @@ static void session_on_register_fd(struct session *s, uint32_t seq,
 	session_reply(s, true, seq, &reply, -1);
 }
 
+/* Unregistering waits for the client: with operations in flight on the
+ * handle it is refused (BUSY), nothing is cancelled.  CLOSE is the
+ * operation that lets them finish first. */
 static void session_on_unregister_fd(struct session *s, uint32_t seq,
 				     const Saferring__UnregisterFd *req)
 {
@@ -515,95 +657,349 @@ static void session_on_unregister_fd(struct session *s, uint32_t seq,
 	session_reply(s, true, seq, &reply, -1);
 }
 
+static void slot_ref_from_wire(const Saferring__SlotRef *w,
+			       struct op_slot_ref *ref)
+{
+	*ref = (struct op_slot_ref){
+		.index = w->index,
+		.generation = w->generation,
+		.offset = w->offset,
+		.length = w->length,
+	};
+}
+
 /* Wire form -> the validator's form.  Nothing is checked here. */
 static void op_request_from_wire(const Saferring__Op *op,
 				 struct op_request *req)
 {
-	*req = (struct op_request){
-		.tag = op->tag,
-		.opcode = op->opcode,
-		.flags = op->has_flags ? op->flags : 0,
-		.has_file_offset = op->has_file_offset,
-		.file_offset = op->file_offset,
-	};
+	memset(req, 0, sizeof(*req));
+	req->tag = op->tag;
+	req->opcode = op->opcode;
+	req->flags = op->has_flags ? op->flags : 0;
+	req->link = op->has_link ? op->link : 0;
+	req->has_file_offset = op->has_file_offset;
+	req->file_offset = op->file_offset;
+	req->has_length = op->has_length;
+	req->length = op->length;
+	req->has_timeout = op->has_timeout_ns;
+	req->timeout_ns = op->timeout_ns;
+	req->has_target = op->has_target;
+	req->target = op->target;
+	req->has_msg_flags = op->has_msg_flags;
+	req->msg_flags = op->msg_flags;
 	if (op->fd) {
 		req->has_fd = true;
 		req->fd_index = op->fd->index;
 		req->fd_generation = op->fd->generation;
 	}
 	if (op->slot) {
+		struct op_slot_ref ref;
+
+		slot_ref_from_wire(op->slot, &ref);
 		req->has_slot = true;
-		req->slot_index = op->slot->index;
-		req->slot_generation = op->slot->generation;
-		req->slot_offset = op->slot->offset;
-		req->slot_length = op->slot->length;
+		req->slot_index = ref.index;
+		req->slot_generation = ref.generation;
+		req->slot_offset = ref.offset;
+		req->slot_length = ref.length;
+	}
+	/* The count as sent, so that too many is refused, not cut. */
+	req->n_iov = op->n_iov > UINT32_MAX ? UINT32_MAX : (uint32_t)op->n_iov;
+	for (size_t i = 0; i < op->n_iov && i < VALIDATOR_MAX_IOV; i++)
+		slot_ref_from_wire(op->iov[i], &req->iov[i]);
+	if (op->has_addr) {
+		req->has_addr = true;
+		req->addr_len = op->addr.len > UINT32_MAX ? UINT32_MAX :
+				(uint32_t)op->addr.len;
+		req->addr = op->addr.data;
 	}
 }
 
-/* Act on an operation the validator accepted. */
-static void session_start_op(struct session *s, const struct op_request *req)
+static void *slot_addr(const struct session *s, uint32_t index,
+		       uint32_t offset)
 {
-	uint32_t rec = s->free_ops[--s->free_count];
-	struct ring_op rop = {
+	return (unsigned char *)s->arena.base + (size_t)index * s->slots.size +
+	       offset;
+}
+
+/* The record of the operation in flight with client tag @tag: the first
+ * found.  RING_NO_TARGET when there is none, which the kernel then finds
+ * nowhere either (-ENOENT), keeping a chain around it intact. */
+static uint64_t session_find_target(const struct session *s, uint64_t tag)
+{
+	for (uint32_t i = 0; i < s->policy.max_in_flight; i++) {
+		const struct op_record *rec = &s->ops[i];
+
+		if (rec->live && rec->tag == tag)
+			return i | (uint64_t)rec->incarnation << 32;
+	}
+	return RING_NO_TARGET;
+}
+
+/* Hold the slot a validated operation names.  Within a chain, a slot an
+ * earlier member took is IN_FLIGHT already (validation saw every named
+ * slot AVAILABLE, before the chain acted), and is shared. */
+static void session_hold_slot(struct session *s, struct op_record *rec,
+			      uint32_t index)
+{
+	if (slot_table_begin(&s->slots, index) < 0)
+		slot_table_share(&s->slots, index);
+	rec->slots[rec->nslots++] = index;
+}
+
+/* Fill the record's iovecs from the request's ranges. */
+static void session_fill_iov(struct session *s, struct op_record *rec,
+			     const struct op_request *req)
+{
+	for (uint32_t i = 0; i < req->n_iov; i++) {
+		rec->iov[i].iov_base = slot_addr(s, req->iov[i].index,
+						 req->iov[i].offset);
+		rec->iov[i].iov_len = req->iov[i].length;
+	}
+	rec->vectored = true;
+}
+
+/* The operations the daemon does itself.  Neither can be in a chain. */
+static void session_daemon_op(struct session *s, const struct op_request *req)
+{
+	int r;
+
+	switch (req->opcode) {
+	case SR_OP_PROVIDE:
+		slot_table_pool(&s->slots, req->slot_index);
+		ring_driver_provide(&s->ring, slot_addr(s, req->slot_index, 0),
+				    s->slots.size, (uint16_t)req->slot_index);
+		session_done_op(s, req->tag, 0);
+		break;
+	case SR_OP_CLOSE:
+		/* The handle is stale from now on; the kernel's entry goes
+		 * when nothing in flight can resolve it any more. */
+		r = fd_registry_close(&s->fds, req->fd_index,
+				      req->fd_generation);
+		if (r == 0)
+			r = ring_driver_clear_file(&s->ring, req->fd_index);
+		if (r < 0)
+			log_err("session %llu: cannot close file %u: %s",
+				(unsigned long long)s->id, req->fd_index,
+				strerror(-r));
+		session_done_op(s, req->tag, r < 0 ? r : 0);
+		break;
+	}
+}
+
+/* Act on an operation the validator accepted (and, in a chain, every
+ * other member too).  -errno when the ring would not take it, which room
+ * reserved before and the quota make impossible. */
+static int session_start_op(struct session *s, const struct op_request *req)
+{
+	uint64_t target = 0;
+	uint32_t idx;
+	struct op_record *rec;
+	struct ring_op rop = { 0 };
+	int r;
+
+	if (!validator_takes_record(req->opcode)) {
+		session_daemon_op(s, req);
+		return 0;
+	}
+	/* Before this operation takes a record, so it cannot find itself. */
+	if (req->has_target)
+		target = session_find_target(s, req->target);
+	idx = s->free_ops[--s->free_count];
+	rec = &s->ops[idx];
+	*rec = (struct op_record){
+		.tag = req->tag,
+		.incarnation = rec->incarnation + 1,
+		.fd = NONE,
+		.accept_index = NONE,
+		.opcode = (uint8_t)req->opcode,
+		.live = true,
+	};
+	rop = (struct ring_op){
 		.opcode = req->opcode,
-		.file_index = req->has_fd ? req->fd_index : 0,
+		.file_index = req->fd_index,
 		.offset = req->file_offset,
-		.fsync_flags = req->flags,
-		.user_data = rec,
+		.length = req->length,
+		.op_flags = req->flags,
+		.target = target,
+		.link = req->link,
+		.user_data = idx | (uint64_t)rec->incarnation << 32,
 	};
 
-	s->ops[rec] = (struct op_record){
-		.tag = req->tag,
-		.slot = req->has_slot ? req->slot_index : NONE,
-		.fd = req->has_fd ? req->fd_index : NONE,
-	};
-	if (req->has_slot) {
-		rop.addr = (unsigned char *)s->arena.base +
-			   (size_t)req->slot_index * s->slots.size +
-			   req->slot_offset;
+	switch (req->opcode) {
+	case SR_OP_READ:
+	case SR_OP_WRITE:
+	case SR_OP_SEND:
+	case SR_OP_RECV:
+		if (!req->has_slot) { /* multishot RECV: from the pool */
+			rec->multishot = rop.multishot = true;
+			rop.op_flags = req->msg_flags;
+			break;
+		}
+		rop.addr = slot_addr(s, req->slot_index, req->slot_offset);
 		rop.len = req->slot_length;
 		rop.buf_index = (uint16_t)req->slot_index;
+		if (req->opcode == SR_OP_SEND || req->opcode == SR_OP_RECV)
+			rop.op_flags = req->msg_flags;
+		break;
+	case SR_OP_READV:
+	case SR_OP_WRITEV:
+		session_fill_iov(s, rec, req);
+		rop.addr = rec->iov;
+		rop.len = req->n_iov;
+		break;
+	case SR_OP_SENDMSG:
+	case SR_OP_RECVMSG:
+		session_fill_iov(s, rec, req);
+		/* No name, no control data: nothing but payload. */
+		rec->msg = (struct msghdr){ .msg_iov = rec->iov,
+					    .msg_iovlen = req->n_iov };
+		rop.addr = &rec->msg;
+		rop.op_flags = req->msg_flags;
+		break;
+	case SR_OP_ACCEPT:
+		if (req->flags & SR_ACCEPT_MULTISHOT) {
+			rec->multishot = rop.multishot = true;
+			break;
+		}
+		/* Validated: an entry is free under the quota. */
+		if (fd_registry_reserve(&s->fds, &rec->accept_index) < 0)
+			goto fail;
+		rop.accept_index = rec->accept_index;
+		break;
+	case SR_OP_CONNECT:
+		/* Validated to fit; checked again since it is a copy. */
+		if (req->addr_len > sizeof(rec->addr))
+			goto fail;
+		memcpy(&rec->addr, req->addr, req->addr_len);
+		rop.addr = &rec->addr;
+		rop.len = req->addr_len;
+		break;
+	case SR_OP_TIMEOUT:
+	case SR_OP_LINK_TIMEOUT:
+		rec->ts.tv_sec = (int64_t)(req->timeout_ns / 1000000000U);
+		rec->ts.tv_nsec = (long long)(req->timeout_ns % 1000000000U);
+		rop.addr = &rec->ts;
+		break;
+	default:
+		break;
 	}
-	int r = ring_driver_queue(&s->ring, &rop);
+	r = ring_driver_queue(&s->ring, &rop);
 	if (r < 0) {
-		s->free_ops[s->free_count++] = rec;
-		log_err("session %llu: ring refused a validated operation: %s",
-			(unsigned long long)s->id, strerror(-r));
-		session_refuse_op(s, req->tag, SR_STATUS_INTERNAL);
-		return;
+		if (rec->accept_index != NONE)
+			fd_registry_unreserve(&s->fds, rec->accept_index);
+		goto fail;
 	}
 	if (req->has_slot)
-		slot_table_begin(&s->slots, req->slot_index);
-	if (req->has_fd)
+		session_hold_slot(s, rec, req->slot_index);
+	for (uint32_t i = 0; i < req->n_iov; i++)
+		session_hold_slot(s, rec, req->iov[i].index);
+	if (req->has_fd) {
 		fd_registry_get(&s->fds, req->fd_index);
+		rec->fd = req->fd_index;
+	}
 	s->in_flight++;
 	s->queued++;
+	return 0;
+fail:
+	rec->live = false;
+	s->free_ops[s->free_count++] = idx;
+	log_err("session %llu: ring refused a validated operation",
+		(unsigned long long)s->id);
+	return -EBUSY;
+}
+
+static void session_view(const struct session *s, struct validator_view *v)
+{
+	*v = (struct validator_view){
+		.slots = &s->slots,
+		.fds = &s->fds,
+		.in_flight = s->in_flight,
+		.max_in_flight = s->policy.max_in_flight,
+		.allowed_ops = s->policy.allowed_ops,
+		.pool_capacity = s->pool_capacity,
+	};
+}
+
+/*
+ * Operations [first, last] of the batch form one chain: each but the last
+ * links to the next; @runs_off when the last links too (to nothing).
+ * Validated whole, then started whole, or refused whole: the bad member
+ * gets its own status, every other one CHAIN_REFUSED.
+ */
+static void session_run_chain(struct session *s, size_t first, size_t last,
+			      bool runs_off)
+{
+	enum sr_status st = SR_STATUS_OK;
+	struct validator_view v;
+	size_t bad = last + 1;
+
+	session_view(s, &v);
+	for (size_t k = first; k <= last; k++) {
+		const struct op_request *req = &batch_reqs[k];
+
+		v.follows_link = k > first;
+		v.prev_opcode = k > first ? batch_reqs[k - 1].opcode : 0;
+		st = validate_op(&v, req);
+		if (st != SR_STATUS_OK) {
+			bad = k;
+			break;
+		}
+		if (validator_takes_record(req->opcode))
+			v.chain_records++;
+		if (validator_reserves_fd(req))
+			v.chain_fds++;
+	}
+	if (bad > last && runs_off) {
+		bad = last;
+		st = SR_STATUS_BAD_CHAIN;
+	}
+	/* The whole chain goes into the SQ in one piece, or not at all. */
+	if (bad > last && ring_driver_reserve(&s->ring, v.chain_records) < 0) {
+		bad = first;
+		st = SR_STATUS_INTERNAL;
+	}
+	if (bad <= last) {
+		for (size_t k = first; k <= last; k++)
+			session_refuse_op(s, batch_reqs[k].tag,
+					  k == bad ? st : SR_STATUS_CHAIN_REFUSED);
+		return;
+	}
+	for (size_t k = first; k <= last; k++) {
+		if (session_start_op(s, &batch_reqs[k]) < 0) {
+			/* Half a chain may be queued: nothing sane is left
+			 * to do with this session. */
+			session_refuse_op(s, batch_reqs[k].tag,
+					  SR_STATUS_INTERNAL);
+			session_close(s, "ring refused a validated chain");
+			return;
+		}
+	}
 }
 
 static void session_on_submit(struct session *s, uint32_t seq, bool has_seq,
 			      const Saferring__Submit *submit)
 {
-	if (submit->n_ops > WIRE_MAX_BATCH) {
+	size_t n = submit->n_ops;
+
+	if (n > WIRE_MAX_BATCH) {
 		session_refuse(s, has_seq, seq, SR_STATUS_TOO_LARGE,
 			       "batch larger than max_batch");
 		return;
 	}
-	for (size_t i = 0; i < submit->n_ops; i++) {
-		struct op_request req;
-		struct validator_view view = {
-			.slots = &s->slots,
-			.fds = &s->fds,
-			.in_flight = s->in_flight,
-			.max_in_flight = s->policy.max_in_flight,
-			.allowed_ops = s->policy.allowed_ops,
-		};
+	for (size_t i = 0; i < n; i++)
+		op_request_from_wire(submit->ops[i], &batch_reqs[i]);
+	/* A chain ends at the first operation that does not link; an
+	 * unknown link kind links here and is refused by the validator. */
+	for (size_t first = 0; first < n && s->phase == PHASE_READY;) {
+		size_t last = first;
 
-		op_request_from_wire(submit->ops[i], &req);
-		enum sr_status verdict = validate_op(&view, &req);
-		if (verdict != SR_STATUS_OK)
-			session_refuse_op(s, req.tag, verdict);
-		else
-			session_start_op(s, &req);
+		while (last < n && batch_reqs[last].link)
+			last++;
+		bool runs_off = last == n;
+		if (runs_off)
+			last = n - 1;
+		session_run_chain(s, first, last, runs_off);
+		first = last + 1;
 	}
 }
 
@@ -732,32 +1128,119 @@ void session_on_writable(struct session *s)
 	session_flush(s);
 }
 
+/* One operation fewer on a handle; a CLOSEd handle's file leaves the
+ * kernel's table with the last of them. */
+static void session_put_fd(struct session *s, uint32_t index)
+{
+	if (fd_registry_put(&s->fds, index) != 1)
+		return;
+	int r = ring_driver_clear_file(&s->ring, index);
+	if (r < 0)
+		log_err("session %llu: cannot close file %u: %s",
+			(unsigned long long)s->id, index, strerror(-r));
+}
+
+/* Take the socket a multishot accept put at kernel-chosen @index in as a
+ * handle (RESERVED until its completion is sent).  NONE when it cannot
+ * be: over the quota the socket is closed and the accept cancelled, so
+ * the client hears -EMFILE instead of an endless stream of refusals. */
+static uint32_t session_adopt(struct session *s, struct op_record *rec,
+			      uint64_t user_data, int32_t res)
+{
+	uint32_t index = (uint32_t)res;
+	int r = fd_registry_adopt(&s->fds, index);
+
+	if (r == 0)
+		return index;
+	if (r != -EMFILE) {
+		/* Not an index the kernel may fill: touch nothing there. */
+		log_err("session %llu: accept into fd entry %u, not the kernel's",
+			(unsigned long long)s->id, index);
+		return NONE;
+	}
+	r = ring_driver_clear_file(&s->ring, index);
+	if (r < 0)
+		log_err("session %llu: cannot close accepted file %u: %s",
+			(unsigned long long)s->id, index, strerror(-r));
+	if (!rec->quota_stop) {
+		rec->quota_stop = true;
+		if (ring_driver_cancel(&s->ring, user_data) == 0)
+			s->queued++;
+	}
+	return NONE;
+}
+
 static void session_on_cqe(void *arg, uint64_t user_data, int32_t res,
 			   uint32_t flags)
 {
 	struct session *s = arg;
+	uint32_t idx = (uint32_t)user_data;
+	struct op_record *rec;
+	bool more, pinned = false;
 
 	if (user_data == RING_CANCEL_USER_DATA)
 		return;
-	if (user_data >= s->policy.max_in_flight) {
-		log_err("session %llu: CQE for unknown operation %llu",
+	if (idx >= s->policy.max_in_flight || !s->ops[idx].live ||
+	    s->ops[idx].incarnation != (uint32_t)(user_data >> 32)) {
+		log_err("session %llu: CQE for unknown operation %#llx",
 			(unsigned long long)s->id, (unsigned long long)user_data);
 		return;
 	}
-	struct op_record *rec = &s->ops[user_data];
+	rec = &s->ops[idx];
+	more = rec->multishot && (flags & IORING_CQE_F_MORE);
+
 	struct pending_completion pc = {
 		.tag = rec->tag,
 		.status = SR_STATUS_OK,
 		.result = res,
-		.flags = flags,
-		.slot = rec->slot,
+		.flags = flags & (more ? SR_CQE_F_MORE | SR_CQE_F_SOCK_NONEMPTY :
+				  SR_CQE_F_SOCK_NONEMPTY),
+		.handle = NONE,
+		.vectored = rec->vectored,
 	};
 
-	if (rec->slot != NONE)
-		slot_table_complete(&s->slots, rec->slot);
+	if (flags & IORING_CQE_F_BUFFER) {
+		uint32_t bid = flags >> IORING_CQE_BUFFER_SHIFT;
+
+		/* Believed only for a slot that really is in the pool. */
+		if (rec->multishot && slot_table_unpool(&s->slots, bid) == 0) {
+			pc.slots[pc.nslots++] = bid;
+			pinned = true;
+		} else {
+			log_err("session %llu: kernel returned buffer %u, not a pooled slot",
+				(unsigned long long)s->id, bid);
+		}
+	}
+	if (rec->opcode == SR_OP_ACCEPT && res >= 0) {
+		if (rec->multishot) {
+			pc.handle = session_adopt(s, rec, user_data, res);
+			pinned = pc.handle != NONE;
+			if (!pinned)
+				pc.result = -EMFILE;
+		} else {
+			pc.handle = rec->accept_index;
+			rec->accept_index = NONE;
+		}
+	}
+	if (more) {
+		/* An interim completion is queued only with what it pins
+		 * (see session_wants_read); one with nothing is dropped. */
+		if (pinned && s->phase != PHASE_CLOSING)
+			session_queue_completion(s, &pc);
+		return;
+	}
+
+	for (uint32_t i = 0; i < rec->nslots; i++)
+		if (slot_table_complete(&s->slots, rec->slots[i]) == 0)
+			pc.slots[pc.nslots++] = rec->slots[i];
+	if (rec->accept_index != NONE)
+		fd_registry_unreserve(&s->fds, rec->accept_index);
 	if (rec->fd != NONE)
-		fd_registry_put(&s->fds, rec->fd);
-	s->free_ops[s->free_count++] = (uint32_t)user_data;
+		session_put_fd(s, rec->fd);
+	if (rec->quota_stop)
+		pc.result = -EMFILE;
+	rec->live = false;
+	s->free_ops[s->free_count++] = idx;
 	s->in_flight--;
 	s->ops_done++;
 	if (s->phase != PHASE_CLOSING)
@@ -769,5 +1252,7 @@ void session_on_ring(struct session *s)
 	if (!s->ring.live)
 		return;
 	ring_driver_reap(&s->ring, session_on_cqe, s);
+	/* Cancels queued while reaping (multishot accepts over quota). */
+	session_submit_queued(s);
 	session_flush(s);
 }

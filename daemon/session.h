@@ -8,7 +8,9 @@
  * A session never blocks: its socket is non-blocking, and when the client
  * stops reading, the session stops taking requests (backpressure) instead
  * of queueing without bound.  Everything it queues is bounded by
- * max_in_flight + 2 * WIRE_MAX_BATCH completions and one unsent datagram.
+ * max_in_flight + slot_count + max_fds + 2 * WIRE_MAX_BATCH completions
+ * (multishot operations complete many times, but each interim completion
+ * holds a pooled slot or an accepted handle) and one unsent datagram.
  *
  * It must never free its arena, files or ring while the kernel may still
  * use them: session_close() cancels, and the session may only be freed

@@ -10,25 +10,167 @@
  * verdict is the same whoever computes it.
  */
 #include <errno.h>
+#include <linux/falloc.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include "validator.h"
 
+_Static_assert(SR_POLL_EVENTS == (POLLIN | POLLPRI | POLLOUT | POLLERR |
+				  POLLHUP | POLLRDHUP),
+	       "SR_POLL_EVENTS must be the poll(2) bits it documents");
+_Static_assert(SR_FALLOC_KEEP_SIZE == FALLOC_FL_KEEP_SIZE &&
+	       SR_FALLOC_PUNCH_HOLE == FALLOC_FL_PUNCH_HOLE &&
+	       SR_FALLOC_ZERO_RANGE == FALLOC_FL_ZERO_RANGE,
+	       "SR_FALLOC_* must be the Linux FALLOC_FL_* values");
+
+/* Whether an opcode takes a field. */
+enum field_rule {
+	FIELD_NO = 0, /* must be absent */
+	FIELD_REQ,    /* must be present */
+	FIELD_OPT,    /* may be present */
+};
+
 /* What each opcode takes; anything else present is MALFORMED. */
 struct op_spec {
-	uint32_t flags;
-	bool fd;
-	bool slot;
-	bool file_offset;
+	uint32_t flags;     /* allowed flag bits */
+	uint32_t msg_flags; /* allowed MSG_* bits, when msg is not FIELD_NO */
+	uint8_t fd, slot, iov, file_offset, length, timeout, target, addr, msg;
+	bool daemon;        /* done by the daemon, never by the kernel */
 };
+
+#define SEND_MSG_FLAGS SR_SEND_MSG_FLAGS
+#define RECV_MSG_FLAGS SR_RECV_MSG_FLAGS
+#define FALLOC_MODES (SR_FALLOC_KEEP_SIZE | SR_FALLOC_PUNCH_HOLE | \
+		      SR_FALLOC_ZERO_RANGE)
 
 static const struct op_spec op_specs[VALIDATOR_OPCODE_COUNT] = {
 	[SR_OP_NOP] = { .flags = 0 },
-	[SR_OP_READ] = { .flags = 0, .fd = true, .slot = true,
-			 .file_offset = true },
-	[SR_OP_WRITE] = { .flags = 0, .fd = true, .slot = true,
-			  .file_offset = true },
-	[SR_OP_FSYNC] = { .flags = SR_FSYNC_DATASYNC, .fd = true },
+	[SR_OP_READ] = { .fd = FIELD_REQ, .slot = FIELD_REQ,
+			 .file_offset = FIELD_REQ },
+	[SR_OP_WRITE] = { .fd = FIELD_REQ, .slot = FIELD_REQ,
+			  .file_offset = FIELD_REQ },
+	[SR_OP_FSYNC] = { .flags = SR_FSYNC_DATASYNC, .fd = FIELD_REQ },
+	[SR_OP_READV] = { .fd = FIELD_REQ, .iov = FIELD_REQ,
+			  .file_offset = FIELD_REQ },
+	[SR_OP_WRITEV] = { .fd = FIELD_REQ, .iov = FIELD_REQ,
+			   .file_offset = FIELD_REQ },
+	[SR_OP_FALLOCATE] = { .flags = FALLOC_MODES, .fd = FIELD_REQ,
+			      .file_offset = FIELD_REQ,
+			      .length = FIELD_REQ },
+	[SR_OP_SEND] = { .msg_flags = SEND_MSG_FLAGS, .fd = FIELD_REQ,
+			 .slot = FIELD_REQ, .msg = FIELD_OPT },
+	/* Without a slot when multishot: see slot_rule(). */
+	[SR_OP_RECV] = { .flags = SR_RECV_MULTISHOT,
+			 .msg_flags = RECV_MSG_FLAGS, .fd = FIELD_REQ,
+			 .slot = FIELD_REQ, .msg = FIELD_OPT },
+	[SR_OP_SENDMSG] = { .msg_flags = SEND_MSG_FLAGS, .fd = FIELD_REQ,
+			    .iov = FIELD_REQ, .msg = FIELD_OPT },
+	[SR_OP_RECVMSG] = { .msg_flags = RECV_MSG_FLAGS, .fd = FIELD_REQ,
+			    .iov = FIELD_REQ, .msg = FIELD_OPT },
+	[SR_OP_ACCEPT] = { .flags = SR_ACCEPT_MULTISHOT, .fd = FIELD_REQ },
+	[SR_OP_CONNECT] = { .fd = FIELD_REQ, .addr = FIELD_REQ },
+	[SR_OP_POLL_ADD] = { .flags = SR_POLL_EVENTS, .fd = FIELD_REQ },
+	[SR_OP_POLL_REMOVE] = { .target = FIELD_REQ },
+	[SR_OP_TIMEOUT] = { .timeout = FIELD_REQ },
+	[SR_OP_LINK_TIMEOUT] = { .timeout = FIELD_REQ },
+	[SR_OP_ASYNC_CANCEL] = { .target = FIELD_REQ },
+	[SR_OP_CLOSE] = { .fd = FIELD_REQ, .daemon = true },
+	/* flags is shutdown(2)'s how, a value: see check_flags(). */
+	[SR_OP_SHUTDOWN] = { .flags = SHUT_RD | SHUT_WR | SHUT_RDWR,
+			     .fd = FIELD_REQ },
+	[SR_OP_PROVIDE] = { .slot = FIELD_REQ, .daemon = true },
 };
+
+bool validator_takes_record(uint32_t opcode)
+{
+	return opcode < VALIDATOR_OPCODE_COUNT && !op_specs[opcode].daemon;
+}
+
+bool validator_reserves_fd(const struct op_request *op)
+{
+	return op->opcode == SR_OP_ACCEPT &&
+	       !(op->flags & SR_ACCEPT_MULTISHOT);
+}
+
+/* A multishot receive takes its buffers from the pool, never a slot. */
+static uint8_t slot_rule(const struct op_spec *spec,
+			 const struct op_request *op)
+{
+	if (op->opcode == SR_OP_RECV && (op->flags & SR_RECV_MULTISHOT))
+		return FIELD_NO;
+	return spec->slot;
+}
+
+static bool field_ok(uint8_t rule, bool present)
+{
+	if (rule == FIELD_OPT)
+		return true;
+	return present == (rule == FIELD_REQ);
+}
+
+static enum sr_status check_flags(const struct op_spec *spec,
+				  const struct op_request *op)
+{
+	if (op->flags & ~spec->flags)
+		return SR_STATUS_BAD_FLAGS;
+	switch (op->opcode) {
+	case SR_OP_FALLOCATE:
+		/* The kernel's own rules, answered precisely here. */
+		if ((op->flags & SR_FALLOC_PUNCH_HOLE) &&
+		    (!(op->flags & SR_FALLOC_KEEP_SIZE) ||
+		     (op->flags & SR_FALLOC_ZERO_RANGE)))
+			return SR_STATUS_BAD_FLAGS;
+		break;
+	case SR_OP_SHUTDOWN:
+		if (op->flags > SHUT_RDWR)
+			return SR_STATUS_BAD_FLAGS;
+		break;
+	default:
+		break;
+	}
+	if (op->link > SR_LINK_HARD)
+		return SR_STATUS_BAD_FLAGS;
+	if (spec->msg != FIELD_NO && op->has_msg_flags &&
+	    (op->msg_flags & ~spec->msg_flags))
+		return SR_STATUS_BAD_FLAGS;
+	return SR_STATUS_OK;
+}
+
+static enum sr_status check_fields(const struct op_spec *spec,
+				   const struct op_request *op)
+{
+	if (!field_ok(spec->fd, op->has_fd) ||
+	    !field_ok(slot_rule(spec, op), op->has_slot) ||
+	    !field_ok(spec->iov, op->n_iov > 0) ||
+	    !field_ok(spec->file_offset, op->has_file_offset) ||
+	    !field_ok(spec->length, op->has_length) ||
+	    !field_ok(spec->timeout, op->has_timeout) ||
+	    !field_ok(spec->target, op->has_target) ||
+	    !field_ok(spec->addr, op->has_addr) ||
+	    !field_ok(spec->msg, op->has_msg_flags))
+		return SR_STATUS_MALFORMED;
+	if (op->n_iov > VALIDATOR_MAX_IOV)
+		return SR_STATUS_TOO_LARGE;
+	return SR_STATUS_OK;
+}
+
+static enum sr_status check_chain(const struct validator_view *v,
+				  const struct op_spec *spec,
+				  const struct op_request *op)
+{
+	/* The daemon does these at once, outside the kernel's ordering. */
+	if (spec->daemon && (op->link || v->follows_link))
+		return SR_STATUS_BAD_CHAIN;
+	/* The kernel ties a link timeout to the operation before it. */
+	if (op->opcode == SR_OP_LINK_TIMEOUT &&
+	    (!v->follows_link || v->prev_opcode == SR_OP_LINK_TIMEOUT))
+		return SR_STATUS_BAD_CHAIN;
+	return SR_STATUS_OK;
+}
 
 static enum sr_status check_fd(const struct fd_registry *fds,
 			       const struct op_request *op)
@@ -44,9 +186,9 @@ static enum sr_status check_fd(const struct fd_registry *fds,
 }
 
 static enum sr_status check_slot(const struct slot_table *slots,
-				 const struct op_request *op)
+				 const struct op_slot_ref *ref)
 {
-	const struct slot *s = slot_table_get(slots, op->slot_index);
+	const struct slot *s = slot_table_get(slots, ref->index);
 
 	if (!s)
 		return SR_STATUS_BAD_SLOT;
@@ -54,12 +196,103 @@ static enum sr_status check_slot(const struct slot_table *slots,
 	 * generation the client believes it has. */
 	if (s->state != SLOT_AVAILABLE)
 		return SR_STATUS_BUFFER_IN_FLIGHT;
-	if (s->generation != op->slot_generation)
+	if (s->generation != ref->generation)
 		return SR_STATUS_STALE_GENERATION;
 	/* Written so that no sum of client values can wrap. */
-	if (op->slot_offset > slots->size ||
-	    op->slot_length > slots->size - op->slot_offset)
+	if (ref->offset > slots->size ||
+	    ref->length > slots->size - ref->offset)
 		return SR_STATUS_OUT_OF_BOUNDS;
+	return SR_STATUS_OK;
+}
+
+static enum sr_status check_slots(const struct slot_table *slots,
+				  const struct op_request *op)
+{
+	enum sr_status st;
+
+	if (op->has_slot) {
+		const struct op_slot_ref ref = {
+			.index = op->slot_index,
+			.generation = op->slot_generation,
+			.offset = op->slot_offset,
+			.length = op->slot_length,
+		};
+
+		st = check_slot(slots, &ref);
+		if (st != SR_STATUS_OK)
+			return st;
+		/* The pool hands out whole slots. */
+		if (op->opcode == SR_OP_PROVIDE &&
+		    (ref.offset != 0 || ref.length != slots->size))
+			return SR_STATUS_OUT_OF_BOUNDS;
+	}
+	/* check_fields refused more than fit; bounded again regardless. */
+	for (uint32_t i = 0; i < op->n_iov && i < VALIDATOR_MAX_IOV; i++) {
+		st = check_slot(slots, &op->iov[i]);
+		if (st != SR_STATUS_OK)
+			return st;
+		/* One operation, one use of a slot: two ranges of the same
+		 * slot would make it in flight twice at once. */
+		for (uint32_t j = 0; j < i; j++)
+			if (op->iov[j].index == op->iov[i].index)
+				return SR_STATUS_BUFFER_IN_FLIGHT;
+	}
+	return SR_STATUS_OK;
+}
+
+static enum sr_status check_ranges(const struct op_request *op)
+{
+	/* The kernel takes a signed loff_t. */
+	if (op->has_file_offset && op->file_offset > INT64_MAX)
+		return SR_STATUS_OUT_OF_BOUNDS;
+	if (op->has_length &&
+	    op->length > (uint64_t)INT64_MAX - op->file_offset)
+		return SR_STATUS_OUT_OF_BOUNDS;
+	return SR_STATUS_OK;
+}
+
+static enum sr_status check_addr(const struct op_request *op)
+{
+	sa_family_t family;
+
+	if (op->addr_len < sizeof(family))
+		return SR_STATUS_BAD_ADDRESS;
+	/* sa_family_t is in host order; copied, never cast from the
+	 * request's unaligned bytes. */
+	__builtin_memcpy(&family, op->addr, sizeof(family));
+	switch (family) {
+	case AF_INET:
+		if (op->addr_len != sizeof(struct sockaddr_in))
+			return SR_STATUS_BAD_ADDRESS;
+		return SR_STATUS_OK;
+	case AF_INET6:
+		if (op->addr_len != sizeof(struct sockaddr_in6))
+			return SR_STATUS_BAD_ADDRESS;
+		return SR_STATUS_OK;
+	case AF_UNIX:
+		if (op->addr_len <= offsetof(struct sockaddr_un, sun_path) ||
+		    op->addr_len > sizeof(struct sockaddr_un))
+			return SR_STATUS_BAD_ADDRESS;
+		/* The path would be resolved, and the peer would see
+		 * SO_PEERCRED, with the daemon's credentials, not the
+		 * client's: a confused deputy. */
+		return SR_STATUS_NOT_PERMITTED;
+	default:
+		return SR_STATUS_BAD_ADDRESS;
+	}
+}
+
+static enum sr_status check_resources(const struct validator_view *v,
+				      const struct op_request *op)
+{
+	if (validator_reserves_fd(op) &&
+	    v->fds->live_count + v->chain_fds >= v->fds->quota)
+		return SR_STATUS_QUOTA;
+	/* A buffer id is 16 bits: slots past that cannot be pooled. */
+	if (op->opcode == SR_OP_PROVIDE &&
+	    (v->slots->pooled >= v->pool_capacity ||
+	     op->slot_index > UINT16_MAX))
+		return SR_STATUS_QUOTA;
 	return SR_STATUS_OK;
 }
 
@@ -74,28 +307,26 @@ enum sr_status validate_op(const struct validator_view *v,
 		return SR_STATUS_UNKNOWN_OP;
 	if (!(v->allowed_ops & (1ULL << op->opcode)))
 		return SR_STATUS_NOT_PERMITTED;
-	if (v->in_flight >= v->max_in_flight)
+	spec = &op_specs[op->opcode];
+	/* Written so that the sum cannot wrap. */
+	if (!spec->daemon && (v->in_flight >= v->max_in_flight ||
+			      v->chain_records >= v->max_in_flight - v->in_flight))
 		return SR_STATUS_QUOTA;
 
-	spec = &op_specs[op->opcode];
-	if (op->flags & ~spec->flags)
-		return SR_STATUS_BAD_FLAGS;
-	if (op->has_fd != spec->fd || op->has_slot != spec->slot ||
-	    op->has_file_offset != spec->file_offset)
-		return SR_STATUS_MALFORMED;
-
-	if (op->has_fd) {
+	st = check_flags(spec, op);
+	if (st == SR_STATUS_OK)
+		st = check_fields(spec, op);
+	if (st == SR_STATUS_OK)
+		st = check_chain(v, spec, op);
+	if (st == SR_STATUS_OK && op->has_fd)
 		st = check_fd(v->fds, op);
-		if (st != SR_STATUS_OK)
-			return st;
-	}
-	if (op->has_slot) {
-		st = check_slot(v->slots, op);
-		if (st != SR_STATUS_OK)
-			return st;
-	}
-	/* The kernel takes a signed loff_t. */
-	if (op->has_file_offset && op->file_offset > INT64_MAX)
-		return SR_STATUS_OUT_OF_BOUNDS;
-	return SR_STATUS_OK;
+	if (st == SR_STATUS_OK)
+		st = check_slots(v->slots, op);
+	if (st == SR_STATUS_OK)
+		st = check_ranges(op);
+	if (st == SR_STATUS_OK && op->has_addr)
+		st = check_addr(op);
+	if (st == SR_STATUS_OK)
+		st = check_resources(v, op);
+	return st;
 }

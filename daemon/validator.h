@@ -9,6 +9,12 @@
  * counts the handle) before validating the next operation of a batch, so
  * the same slot twice in one batch is refused the second time.
  *
+ * Linked chains are validated whole before any member acts: the caller
+ * validates each member against the unchanged state and tells the
+ * validator, in the view, what the earlier members will take (records,
+ * reserved fd entries) and whether this member follows a link.  Members
+ * of one chain run one after another, so they may name the same slot.
+ *
  * Knows nothing of rings, sockets or protobuf.
  */
 #ifndef SAFERRINGD_VALIDATOR_H
@@ -21,11 +27,24 @@
 #include "saferring.h"
 #include "slot_table.h"
 
+/* Slot ranges one vectored operation may name. */
+#define VALIDATOR_MAX_IOV SR_MAX_IOV
+/* Known opcodes are < VALIDATOR_OPCODE_COUNT. */
+#define VALIDATOR_OPCODE_COUNT SR_OP__COUNT
+
+struct op_slot_ref {
+	uint32_t index;
+	uint32_t generation;
+	uint32_t offset;
+	uint32_t length;
+};
+
 /* One operation as decoded from the wire, before any check. */
 struct op_request {
 	uint64_t tag;
 	uint32_t opcode;
 	uint32_t flags;
+	uint32_t link;      /* SR_LINK, SR_LINK_HARD, 0 */
 	bool has_fd;
 	uint32_t fd_index;
 	uint32_t fd_generation;
@@ -34,8 +53,21 @@ struct op_request {
 	uint32_t slot_generation;
 	uint32_t slot_offset;
 	uint32_t slot_length;
+	uint32_t n_iov;     /* ranges sent; may exceed VALIDATOR_MAX_IOV */
+	struct op_slot_ref iov[VALIDATOR_MAX_IOV]; /* the first of them */
 	bool has_file_offset;
 	uint64_t file_offset;
+	bool has_length;
+	uint64_t length;
+	bool has_timeout;
+	uint64_t timeout_ns;
+	bool has_target;
+	uint64_t target;
+	bool has_addr;
+	uint32_t addr_len;
+	const unsigned char *addr; /* the request's bytes; not kept */
+	bool has_msg_flags;
+	uint32_t msg_flags;
 };
 
 /* What the validator reads of a session. */
@@ -45,25 +77,49 @@ struct validator_view {
 	uint32_t in_flight;     /* operations the kernel holds now */
 	uint32_t max_in_flight; /* quota */
 	uint64_t allowed_ops;   /* bit (1 << opcode) set when permitted */
+	uint32_t pool_capacity; /* slots the receive pool can hold */
+	/* This operation's place in a chain; all zero outside one. */
+	bool follows_link;      /* the previous operation links to it */
+	uint32_t prev_opcode;   /* that operation's opcode */
+	uint32_t chain_records; /* records the earlier members will take */
+	uint32_t chain_fds;     /* fd entries the earlier members reserve */
 };
-
-/* Known opcodes are < VALIDATOR_OPCODE_COUNT. */
-#define VALIDATOR_OPCODE_COUNT 4
 
 /*
  * Checks, in this order, and answers the first that fails:
- *  opcode known (UNKNOWN_OP); opcode allowed (NOT_PERMITTED); in_flight <
- *  max_in_flight (QUOTA); flags within the opcode's set (BAD_FLAGS: none
- *  for NOP/READ/WRITE, SR_FSYNC_DATASYNC for FSYNC); fields the opcode
- *  needs are present and fields it does not take are absent (MALFORMED:
- *  READ/WRITE need fd, slot and file offset; FSYNC needs fd only; NOP
- *  takes none); fd handle in range and live (BAD_HANDLE) and current
- *  (STALE_HANDLE); slot index in range (BAD_SLOT), slot AVAILABLE
- *  (BUFFER_IN_FLIGHT), generation current (STALE_GENERATION),
- *  offset + length inside the slot without overflow, and file offset
- *  <= INT64_MAX (OUT_OF_BOUNDS).
+ *  1. opcode known (UNKNOWN_OP); allowed by policy (NOT_PERMITTED);
+ *  2. for operations the kernel runs, in_flight + chain_records <
+ *     max_in_flight (QUOTA);
+ *  3. flags within the opcode's set and combined sensibly, link a known
+ *     kind, msg_flags within the opcode's set (BAD_FLAGS);
+ *  4. fields the opcode needs present, fields it does not take absent
+ *     (MALFORMED; an empty iov is missing); more than VALIDATOR_MAX_IOV
+ *     ranges (TOO_LARGE);
+ *  5. place in a chain: CLOSE and PROVIDE (done by the daemon) neither
+ *     link nor follow a link, LINK_TIMEOUT follows a link and not another
+ *     LINK_TIMEOUT (BAD_CHAIN);
+ *  6. fd handle in range and live (BAD_HANDLE) and current (STALE_HANDLE);
+ *  7. each slot range: index in range (BAD_SLOT), slot AVAILABLE
+ *     (BUFFER_IN_FLIGHT; also for a slot named twice by one operation),
+ *     generation current (STALE_GENERATION), offset + length inside the
+ *     slot without overflow, the whole slot for PROVIDE (OUT_OF_BOUNDS);
+ *  8. file_offset <= INT64_MAX, and file_offset + length <= INT64_MAX
+ *     for FALLOCATE (OUT_OF_BOUNDS);
+ *  9. CONNECT address: AF_INET or AF_INET6 at exactly its size
+ *     (BAD_ADDRESS); a well-formed AF_UNIX address is NOT_PERMITTED (the
+ *     daemon's credentials would do the connect); anything else
+ *     BAD_ADDRESS;
+ * 10. a single-shot ACCEPT needs a free fd entry under the quota, a
+ *     PROVIDE room in the pool (QUOTA).
  */
 enum sr_status validate_op(const struct validator_view *v,
 			   const struct op_request *op);
+
+/* Whether the opcode (known, < VALIDATOR_OPCODE_COUNT) goes to the
+ * kernel and so holds an in-flight record; CLOSE and PROVIDE do not. */
+bool validator_takes_record(uint32_t opcode);
+/* Whether a valid @op reserves an fd entry when it starts (single-shot
+ * ACCEPT). */
+bool validator_reserves_fd(const struct op_request *op);
 
 #endif

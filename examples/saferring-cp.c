@@ -4,12 +4,15 @@
  *
  *   saferring-cp [--socket PATH] SRC DST
  *
- * Keeps several chunks in flight: each slot reads a chunk, writes what it
- * read, and reads on (the rest of the chunk after a short read, else the
- * next chunk) until a read meets end of file.  Short writes are resumed.
- * DST is created or truncated with SRC's permission bits, and fsynced at
- * the end.  Must never make an io_uring system call itself: every byte
- * goes through libsaferring.
+ * Keeps several chunks in flight, each as a linked chain: read a chunk
+ * into a slot, then (linked, so only after the read filled the slot
+ * completely) write it out from the same slot.  A short read breaks the
+ * link (the write completes with -ECANCELED); the bytes read are then
+ * written alone, and the chunk reads on from where it stopped, until a
+ * read meets end of file.  Short writes are resumed.  DST is created or
+ * truncated with SRC's permission bits, cut to the bytes copied, and
+ * fsynced at the end.  Must never make an io_uring system call itself:
+ * every byte goes through libsaferring.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,7 +29,7 @@
 
 #define MAX_CHUNKS 32
 
-enum chunk_state { IDLE, READING, WRITING };
+enum chunk_state { IDLE, CHAIN, READING, WRITING };
 
 /* One slot's share of the copy: file bytes [pos, end) are still to do. */
 struct chunk {
@@ -34,8 +37,14 @@ struct chunk {
 	enum chunk_state state;
 	uint64_t pos;
 	uint64_t end;
-	uint32_t have;    /* bytes read into the slot */
-	uint32_t written; /* of those, bytes written */
+	unsigned pending;  /* completions still to come */
+	bool linked;       /* CHAIN: the write is linked behind the read */
+	int32_t read_res;
+	int32_t write_res;
+	uint32_t read_status;  /* how saferringd answered each half */
+	uint32_t write_status;
+	uint32_t have;     /* bytes read into the slot */
+	uint32_t written;  /* of those, bytes written */
 };
 
 struct copy {
@@ -44,6 +53,7 @@ struct copy {
 	int in, out;          /* handles */
 	uint32_t chunk_size;
 	uint64_t next;        /* next chunk's offset */
+	uint64_t copied;      /* bytes written, all chunks */
 	bool eof;
 	unsigned active;      /* chunks not IDLE */
 	struct chunk chunks[MAX_CHUNKS];
@@ -88,31 +98,60 @@ static void die_op(const char *what, const char *path, uint64_t off,
 	    (unsigned long long)off, strerror(-res));
 }
 
+/* user_data: the chunk, and whether it is the read or the write. */
+static uint64_t ud(const struct copy *cp, const struct chunk *ch, bool write)
+{
+	return (uint64_t)(ch - cp->chunks) * 2 + write;
+}
+
+static int prep_one(struct copy *cp, struct chunk *ch, bool write,
+		    uint32_t slot_off, uint32_t len, uint64_t off)
+{
+	if (write)
+		return sr_prep_write(cp->c, ud(cp, ch, true), cp->out, ch->slot,
+				     slot_off, len, off);
+	return sr_prep_read(cp->c, ud(cp, ch, false), cp->in, ch->slot,
+			    slot_off, len, off);
+}
+
 /* Prepare one operation, submitting the batch first when it is full. */
 static void prep(struct copy *cp, struct chunk *ch, bool write,
 		 uint32_t slot_off, uint32_t len, uint64_t off)
 {
-	uint64_t ud = (uint64_t)(ch - cp->chunks);
-	int ret;
+	int ret = prep_one(cp, ch, write, slot_off, len, off);
 
-	for (int tries = 0; tries < 2; tries++) {
-		if (write)
-			ret = sr_prep_write(cp->c, ud, cp->out, ch->slot,
-					    slot_off, len, off);
-		else
-			ret = sr_prep_read(cp->c, ud, cp->in, ch->slot,
-					   slot_off, len, off);
-		if (ret != -ENOSPC)
-			break;
+	if (ret == -ENOSPC) {
 		ret = sr_submit(cp->c);
 		if (ret < 0)
 			die("submit: %s", strerror(-ret));
-		ret = -ENOSPC;
+		ret = prep_one(cp, ch, write, slot_off, len, off);
 	}
 	if (ret < 0)
 		die("prepare %s at offset %llu: %s", write ? "write" : "read",
 		    (unsigned long long)off, strerror(-ret));
-	ch->state = write ? WRITING : READING;
+	ch->pending++;
+}
+
+/* Read [pos, end) and, linked behind it, write the same bytes out. */
+static void start_chain(struct copy *cp, struct chunk *ch)
+{
+	uint32_t len = (uint32_t)(ch->end - ch->pos);
+
+	ch->state = CHAIN;
+	ch->pending = 0;
+	ch->have = ch->written = 0;
+	ch->read_res = ch->write_res = 0;
+	ch->read_status = ch->write_status = SR_STATUS_OK;
+	prep(cp, ch, false, 0, len, ch->pos);
+	if (sr_link_last(cp->c, SR_LINK) < 0)
+		die("link: %s", strerror(EINVAL));
+	/* The write must join the read's batch; with no room left the read
+	 * goes alone and the write follows its completion. */
+	ch->linked = prep_one(cp, ch, true, 0, len, ch->pos) == 0;
+	if (ch->linked)
+		ch->pending++;
+	else
+		sr_link_last(cp->c, 0);
 }
 
 static void read_on(struct copy *cp, struct chunk *ch)
@@ -127,47 +166,107 @@ static void read_on(struct copy *cp, struct chunk *ch)
 		ch->end = cp->next + cp->chunk_size;
 		cp->next = ch->end;
 	}
-	prep(cp, ch, false, 0, (uint32_t)(ch->end - ch->pos), ch->pos);
+	start_chain(cp, ch);
 }
 
-static void on_read(struct copy *cp, struct chunk *ch, const struct sr_cqe *e)
+/* Write what the slot holds and was not written yet. */
+static void write_rest(struct copy *cp, struct chunk *ch)
 {
-	if (e->res < 0)
-		die_op("read", cp->src, ch->pos, e->res, e->status);
-	if (e->res == 0) {
+	if (ch->written < ch->have) {
+		ch->state = WRITING;
+		ch->pending = 0;
+		prep(cp, ch, true, ch->written, ch->have - ch->written,
+		     ch->pos + ch->written);
+		return;
+	}
+	cp->copied += ch->have;
+	ch->pos += ch->have;
+	read_on(cp, ch);
+}
+
+/* A refused chain: report the member refused for a reason of its own,
+ * not the one refused because of it. */
+static void chain_failed(struct copy *cp, struct chunk *ch)
+{
+	if (ch->read_status != SR_STATUS_OK &&
+	    ch->read_status != SR_STATUS_CHAIN_REFUSED)
+		die_op("read", cp->src, ch->pos, ch->read_res, ch->read_status);
+	if (ch->write_status != SR_STATUS_OK &&
+	    ch->write_status != SR_STATUS_CHAIN_REFUSED)
+		die_op("write", cp->dst, ch->pos, ch->write_res,
+		       ch->write_status);
+	if (ch->read_res < 0)
+		die_op("read", cp->src, ch->pos, ch->read_res, ch->read_status);
+	die_op("write", cp->dst, ch->pos, ch->write_res, ch->write_status);
+}
+
+/* Both halves of a chain are in. */
+static void chain_done(struct copy *cp, struct chunk *ch)
+{
+	uint32_t len = (uint32_t)(ch->end - ch->pos);
+
+	/* A cancelled write is expected after a short read, handled below;
+	 * anything else that failed ends the copy. */
+	if (ch->read_res < 0 || ch->read_status != SR_STATUS_OK ||
+	    ch->write_status != SR_STATUS_OK ||
+	    (ch->write_res < 0 && ch->write_res != -ECANCELED))
+		chain_failed(cp, ch);
+	ch->have = (uint32_t)ch->read_res;
+	if (ch->have == 0) {
 		/* End of file: this chunk and every later one are done. */
 		cp->eof = true;
 		ch->pos = ch->end;
 		read_on(cp, ch);
 		return;
 	}
-	ch->have = (uint32_t)e->res;
-	ch->written = 0;
-	prep(cp, ch, true, 0, ch->have, ch->pos);
+	/* A short read broke the link and the write was cancelled; a full
+	 * one was written, maybe short.  Bytes past what was read are never
+	 * counted as written. */
+	if (ch->linked && ch->write_res > 0)
+		ch->written = (uint32_t)ch->write_res < ch->have ?
+			      (uint32_t)ch->write_res : ch->have;
+	if (ch->have == len && ch->written == 0 && ch->linked)
+		die_op("write", cp->dst, ch->pos, ch->write_res, SR_STATUS_OK);
+	write_rest(cp, ch);
 }
 
-static void on_write(struct copy *cp, struct chunk *ch, const struct sr_cqe *e)
+static void on_cqe(struct copy *cp, const struct sr_cqe *e)
 {
-	uint64_t off = ch->pos + ch->written;
+	struct chunk *ch;
+	bool write = e->user_data & 1;
 
-	if (e->res < 0)
-		die_op("write", cp->dst, off, e->res, e->status);
-	if (e->res == 0)
-		die("write %s at offset %llu: no progress", cp->dst,
-		    (unsigned long long)off);
-	ch->written += (uint32_t)e->res;
-	if (ch->written < ch->have) {
-		prep(cp, ch, true, ch->written, ch->have - ch->written,
-		     ch->pos + ch->written);
+	if (e->user_data / 2 >= cp->nchunks)
+		die("completion for unknown operation %llu",
+		    (unsigned long long)e->user_data);
+	ch = &cp->chunks[e->user_data / 2];
+	ch->pending--;
+	if (ch->state == WRITING) {
+		uint64_t off = ch->pos + ch->written;
+
+		if (e->res < 0)
+			die_op("write", cp->dst, off, e->res, e->status);
+		if (e->res == 0)
+			die("write %s at offset %llu: no progress", cp->dst,
+			    (unsigned long long)off);
+		ch->written += (uint32_t)e->res;
+		write_rest(cp, ch);
 		return;
 	}
-	ch->pos += ch->have;
-	read_on(cp, ch);
+	/* Judged once both halves are in (chain_done). */
+	if (!write) {
+		ch->read_res = e->res;
+		ch->read_status = e->status;
+	} else {
+		ch->write_res = e->res;
+		ch->write_status = e->status;
+	}
+	if (ch->pending == 0)
+		chain_done(cp, ch);
 }
 
 static void run(struct copy *cp)
 {
-	struct sr_cqe cqes[MAX_CHUNKS];
+	struct sr_cqe cqes[2 * MAX_CHUNKS];
 	int n, ret;
 
 	for (unsigned i = 0; i < cp->nchunks; i++) {
@@ -179,21 +278,11 @@ static void run(struct copy *cp)
 		ret = sr_submit(cp->c);
 		if (ret < 0)
 			die("submit: %s", strerror(-ret));
-		n = sr_wait_cqes(cp->c, cqes, MAX_CHUNKS, 1);
+		n = sr_wait_cqes(cp->c, cqes, 2 * MAX_CHUNKS, 1);
 		if (n < 0)
 			die("waiting for completions: %s", strerror(-n));
-		for (int i = 0; i < n; i++) {
-			struct chunk *ch;
-
-			if (cqes[i].user_data >= cp->nchunks)
-				die("completion for unknown operation %llu",
-				    (unsigned long long)cqes[i].user_data);
-			ch = &cp->chunks[cqes[i].user_data];
-			if (ch->state == READING)
-				on_read(cp, ch, &cqes[i]);
-			else
-				on_write(cp, ch, &cqes[i]);
-		}
+		for (int i = 0; i < n; i++)
+			on_cqe(cp, &cqes[i]);
 	}
 }
 
@@ -279,6 +368,11 @@ int main(int argc, char **argv)
 
 	run(&cp);
 
+	/* A write the kernel ran past a short read (it should have been
+	 * cancelled) can only have written beyond the end: cut it off. */
+	if (fstat(out, &st) == 0 && S_ISREG(st.st_mode) &&
+	    ftruncate(out, (off_t)cp.copied) < 0)
+		die("truncate %s: %s", cp.dst, strerror(errno));
 	ret = sr_fsync(cp.c, cp.out);
 	if (ret < 0)
 		die("fsync %s: %s", cp.dst, strerror(-ret));

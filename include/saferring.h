@@ -2,8 +2,8 @@
 /*
  * saferring.h - the public API of libsaferring.
  *
- * libsaferring lets a process that is denied io_uring have file I/O done
- * by saferringd: data lives in shared-memory slots of an arena the daemon
+ * libsaferring lets a process that is denied io_uring have file and socket
+ * I/O done by saferringd: data lives in shared-memory slots of an arena the daemon
  * created, files are named by handles the daemon handed out, and every
  * operation is checked by the daemon before the kernel sees it.  The shape
  * follows liburing: prepare operations into a batch, submit the batch, reap
@@ -20,6 +20,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #ifdef __cplusplus
@@ -54,6 +55,10 @@ enum sr_status {
 	SR_STATUS_BAD_DESCRIPTORS = 15,
 	SR_STATUS_BUSY = 16,
 	SR_STATUS_INTERNAL = 17,
+	SR_STATUS_CHAIN_REFUSED = 18, /* another member of the chain was refused */
+	SR_STATUS_BAD_CHAIN = 19,     /* chain runs past its batch, or op not
+				       * allowed at that place in a chain */
+	SR_STATUS_BAD_ADDRESS = 20,   /* socket address family or length */
 	SR_STATUS__COUNT
 };
 
@@ -63,10 +68,58 @@ enum sr_opcode {
 	SR_OP_READ = 1,
 	SR_OP_WRITE = 2,
 	SR_OP_FSYNC = 3,
+	SR_OP_READV = 4,
+	SR_OP_WRITEV = 5,
+	SR_OP_FALLOCATE = 6,
+	SR_OP_SEND = 7,
+	SR_OP_RECV = 8,
+	SR_OP_SENDMSG = 9,
+	SR_OP_RECVMSG = 10,
+	SR_OP_ACCEPT = 11,
+	SR_OP_CONNECT = 12,
+	SR_OP_POLL_ADD = 13,
+	SR_OP_POLL_REMOVE = 14,
+	SR_OP_TIMEOUT = 15,
+	SR_OP_LINK_TIMEOUT = 16,
+	SR_OP_ASYNC_CANCEL = 17,
+	SR_OP_CLOSE = 18,
+	SR_OP_SHUTDOWN = 19,
+	SR_OP_PROVIDE = 20,
+	SR_OP__COUNT
 };
 
 /* sr_prep_fsync flag: fdatasync semantics. */
 #define SR_FSYNC_DATASYNC (1U << 0)
+/* sr_prep_fallocate modes (the Linux FALLOC_FL_* values).  PUNCH_HOLE
+ * needs KEEP_SIZE and excludes ZERO_RANGE. */
+#define SR_FALLOC_KEEP_SIZE 0x01U
+#define SR_FALLOC_PUNCH_HOLE 0x02U
+#define SR_FALLOC_ZERO_RANGE 0x10U
+/* Op flags of RECV and ACCEPT: keep completing (SR_CQE_F_MORE) until an
+ * error, a cancel or, for RECV, an empty pool or end of stream. */
+#define SR_RECV_MULTISHOT (1U << 0)
+#define SR_ACCEPT_MULTISHOT (1U << 0)
+/* Socket message flags the daemon accepts (the Linux MSG_* values):
+ * sends take DONTWAIT, MORE, WAITALL (MSG_NOSIGNAL is always added);
+ * receives take DONTWAIT, PEEK, WAITALL. */
+#define SR_SEND_MSG_FLAGS (MSG_DONTWAIT | MSG_MORE | MSG_WAITALL | MSG_NOSIGNAL)
+#define SR_RECV_MSG_FLAGS (MSG_DONTWAIT | MSG_PEEK | MSG_WAITALL)
+/* poll(2) events sr_prep_poll_add accepts. */
+#define SR_POLL_EVENTS (0x001U | 0x002U | 0x004U | 0x008U | 0x010U | 0x2000U)
+/* Slot ranges one vectored operation may name. */
+#define SR_MAX_IOV 16
+
+/* Link kinds for sr_link_last: the next operation of the batch starts
+ * only after this one completed (SR_LINK: and only if it succeeded fully;
+ * a short read or write counts as failure, and the rest of the chain
+ * completes with -ECANCELED). */
+#define SR_LINK 1U
+#define SR_LINK_HARD 2U
+
+/* sr_cqe.flags: the operation stays pending; more completions follow. */
+#define SR_CQE_F_MORE (1U << 1)
+/* sr_cqe.flags: a receive left more data in the socket. */
+#define SR_CQE_F_SOCK_NONEMPTY (1U << 2)
 
 /* A completion, as liburing's io_uring_cqe plus the daemon's verdict. */
 struct sr_cqe {
@@ -74,7 +127,17 @@ struct sr_cqe {
 	int32_t res;        /* bytes done, 0, or a negative errno */
 	uint32_t flags;     /* the kernel's CQE flags */
 	uint32_t status;    /* enum sr_status; OK when the kernel ran it */
-	int32_t slot;       /* slot the operation used, or -1 */
+	int32_t slot;       /* slot the operation used (the first, if several),
+			     * or for a pool receive the slot holding the
+			     * data, now the caller's; or -1 */
+	int32_t handle;     /* ACCEPT: the accepted socket's handle, or -1 */
+};
+
+/* One slot range of a vectored operation. */
+struct sr_iov {
+	int slot;
+	uint32_t offset;
+	uint32_t len;
 };
 
 /* Connection wishes; zero fields take the daemon's defaults. */
@@ -91,6 +154,8 @@ struct sr_limits {
 	uint32_t max_fds;
 	uint32_t max_in_flight;
 	uint32_t max_batch;
+	uint32_t fd_table_size; /* handles are below this (accepted sockets
+				 * take indices from max_fds up) */
 };
 
 struct sr_client;
@@ -125,8 +190,11 @@ int sr_unregister_fd(struct sr_client *c, int handle);
 
 /* Batch building.  Each prep adds one operation to the pending batch;
  * -ENOSPC when the batch is full or would exceed max_in_flight (submit
- * and reap first), -EINVAL for a slot or range the library already knows
- * is wrong, -EBUSY for a slot already in flight. */
+ * and reap first), -EINVAL for a slot, range, handle or flag the library
+ * already knows is wrong, -EBUSY for a slot already in flight (a slot may
+ * appear in several operations of one chain: they run one after another).
+ * A slot comes back to the caller with the completion of the last
+ * operation that named it. */
 int sr_prep_nop(struct sr_client *c, uint64_t user_data);
 int sr_prep_read(struct sr_client *c, uint64_t user_data, int handle,
 		 int slot, uint32_t slot_offset, uint32_t len,
@@ -136,10 +204,68 @@ int sr_prep_write(struct sr_client *c, uint64_t user_data, int handle,
 		  uint64_t file_offset);
 int sr_prep_fsync(struct sr_client *c, uint64_t user_data, int handle,
 		  uint32_t fsync_flags);
+int sr_prep_readv(struct sr_client *c, uint64_t user_data, int handle,
+		  const struct sr_iov *iov, unsigned n, uint64_t file_offset);
+int sr_prep_writev(struct sr_client *c, uint64_t user_data, int handle,
+		   const struct sr_iov *iov, unsigned n, uint64_t file_offset);
+int sr_prep_fallocate(struct sr_client *c, uint64_t user_data, int handle,
+		      uint32_t mode, uint64_t offset, uint64_t len);
+int sr_prep_send(struct sr_client *c, uint64_t user_data, int handle,
+		 int slot, uint32_t slot_offset, uint32_t len,
+		 uint32_t msg_flags);
+int sr_prep_recv(struct sr_client *c, uint64_t user_data, int handle,
+		 int slot, uint32_t slot_offset, uint32_t len,
+		 uint32_t msg_flags);
+int sr_prep_sendmsg(struct sr_client *c, uint64_t user_data, int handle,
+		    const struct sr_iov *iov, unsigned n, uint32_t msg_flags);
+int sr_prep_recvmsg(struct sr_client *c, uint64_t user_data, int handle,
+		    const struct sr_iov *iov, unsigned n, uint32_t msg_flags);
+/* Receive into slots of the session's pool (see sr_prep_provide), one
+ * completion per message with SR_CQE_F_MORE while it goes on; each
+ * completion's slot is the caller's (acquired) from then on.  An empty
+ * pool ends it with -ENOBUFS: provide slots and prepare it again. */
+int sr_prep_recv_multishot(struct sr_client *c, uint64_t user_data,
+			   int handle, uint32_t msg_flags);
+/* Give an acquired slot to the receive pool.  It comes back only as the
+ * slot of a pool receive's completion. */
+int sr_prep_provide(struct sr_client *c, uint64_t user_data, int slot);
+/* Accept on a listening socket; cqe.handle is the new socket's handle,
+ * registered like sr_register_fd's and counted in max_fds. */
+int sr_prep_accept(struct sr_client *c, uint64_t user_data, int handle);
+int sr_prep_multishot_accept(struct sr_client *c, uint64_t user_data,
+			     int handle);
+/* AF_INET and AF_INET6 only (-EAFNOSUPPORT otherwise). */
+int sr_prep_connect(struct sr_client *c, uint64_t user_data, int handle,
+		    const struct sockaddr *addr, socklen_t addrlen);
+/* Single-shot; @events from SR_POLL_EVENTS; res is the ready events. */
+int sr_prep_poll_add(struct sr_client *c, uint64_t user_data, int handle,
+		     uint32_t events);
+/* Target an operation by its user_data (the first pending one with it);
+ * res -ENOENT when none is pending. */
+int sr_prep_poll_remove(struct sr_client *c, uint64_t user_data,
+			uint64_t target_user_data);
+int sr_prep_cancel(struct sr_client *c, uint64_t user_data,
+		   uint64_t target_user_data);
+/* Completes with -ETIME after @ns nanoseconds, unless cancelled. */
+int sr_prep_timeout(struct sr_client *c, uint64_t user_data, uint64_t ns);
+/* Must follow an operation linked with sr_link_last: cancels it if it has
+ * not completed after @ns nanoseconds. */
+int sr_prep_link_timeout(struct sr_client *c, uint64_t user_data,
+			 uint64_t ns);
+/* The handle is gone at once; operations still using it finish first,
+ * then the daemon closes the file.  Cannot be part of a chain. */
+int sr_prep_close(struct sr_client *c, uint64_t user_data, int handle);
+int sr_prep_shutdown(struct sr_client *c, uint64_t user_data, int handle,
+		     int how);
+/* Link the last prepared operation to the next one prepared (SR_LINK or
+ * SR_LINK_HARD, 0 to unlink).  A chain must end inside its batch: if the
+ * last operation submitted still links, the daemon refuses the whole
+ * chain (SR_STATUS_BAD_CHAIN). */
+int sr_link_last(struct sr_client *c, unsigned link);
 
 /* Send the pending batch.  Returns the number of operations sent. */
 int sr_submit(struct sr_client *c);
-/* Operations sent whose completion has not been reaped yet. */
+/* Operations sent whose last completion has not been reaped yet. */
 unsigned sr_in_flight(const struct sr_client *c);
 
 /* Completions.  peek never blocks (-EAGAIN when none is ready); wait
@@ -160,6 +286,24 @@ ssize_t sr_pread(struct sr_client *c, int handle, void *buf, size_t len,
 ssize_t sr_pwrite(struct sr_client *c, int handle, const void *buf,
 		  size_t len, uint64_t offset);
 int sr_fsync(struct sr_client *c, int handle);
+
+/*
+ * Take io_uring away from this process, all its threads and everything it
+ * starts later (the filter survives fork and execve and cannot be
+ * removed): io_uring_setup, io_uring_enter and io_uring_register fail with
+ * EPERM from now on; every other system call is unaffected, so a program
+ * can still use saferringd.  A seccomp filter (libseccomp); sets
+ * no_new_privs first unless the caller has CAP_SYS_ADMIN.  0 or -errno.
+ */
+int sr_sandbox_deny_io_uring(void);
+
+/*
+ * Take io_uring away from the calling process, all its threads and
+ * everything it starts (a seccomp filter answering io_uring_setup, enter
+ * and register with EPERM), so that saferringd is its only way to
+ * io_uring.  Cannot be undone.  0 or -errno.
+ */
+int sr_sandbox_deny_io_uring(void);
 
 /* Human-readable text for a status, and the errno it maps to. */
 const char *sr_strstatus(uint32_t status);

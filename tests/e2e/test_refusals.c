@@ -446,7 +446,7 @@ static void test_unknown_opcode(void **state)
 	struct fixture f;
 	struct rc_op op, many[100];
 	struct rc_cqe cqes[100];
-	const uint32_t codes[] = { 4, 5, 63, 64, 255, 1U << 31, UINT32_MAX };
+	const uint32_t codes[] = { 63, 64, 255, 1U << 31, UINT32_MAX };
 
 	(void)state;
 	fx_open(&f, "unknown.dat");

@@ -2,7 +2,8 @@
 /*
  * test_slot_table.c - unit tests for the daemon's slot table.
  *
- * Pins every legal and illegal state transition, its errno, and the
+ * Pins every legal and illegal state transition (including sharing a
+ * slot within a chain and the receive pool), its errno, and the
  * generation rules (bumped on each hand-over, never 0).  Must never depend
  * on a kernel, a socket or another daemon module.
  */
@@ -239,6 +240,91 @@ static void test_busy_count(void **state)
 	assert_int_equal(t->busy, 0);
 }
 
+static void test_share(void **state)
+{
+	struct slot_table *t = *state;
+	uint32_t gen;
+
+	/* Only an IN_FLIGHT slot is shared. */
+	assert_int_equal(slot_table_share(t, 0), -EINVAL);
+	assert_int_equal(slot_table_share(t, COUNT), -ENXIO);
+	assert_int_equal(slot_table_begin(t, 0), 0);
+	uint32_t in_flight_gen = slot_table_get(t, 0)->generation;
+	assert_int_equal(slot_table_share(t, 0), 0);
+	assert_int_equal(slot_table_share(t, 0), 0);
+	assert_int_equal(slot_table_get(t, 0)->refs, 3);
+	/* Sharing changes no generation and counts once as busy. */
+	assert_int_equal(slot_table_get(t, 0)->generation, in_flight_gen);
+	assert_int_equal(t->busy, 1);
+	/* Held until the last holder completes. */
+	assert_int_equal(slot_table_complete(t, 0), 1);
+	assert_int_equal(slot_table_complete(t, 0), 1);
+	assert_int_equal(slot_table_get(t, 0)->state, SLOT_IN_FLIGHT);
+	assert_int_equal(slot_table_hand_back(t, 0, &gen), -EINVAL);
+	assert_int_equal(slot_table_complete(t, 0), 0);
+	assert_int_equal(slot_table_get(t, 0)->state, SLOT_COMPLETED);
+	assert_int_equal(slot_table_complete(t, 0), -EINVAL);
+	assert_int_equal(slot_table_share(t, 0), -EINVAL);
+	assert_int_equal(slot_table_hand_back(t, 0, &gen), 0);
+	assert_int_equal(gen, in_flight_gen + 1);
+	assert_int_equal(t->busy, 0);
+}
+
+static void test_share_overflow(void **state)
+{
+	struct slot_table *t = *state;
+
+	assert_int_equal(slot_table_begin(t, 1), 0);
+	t->slots[1].refs = UINT16_MAX;
+	assert_int_equal(slot_table_share(t, 1), -EOVERFLOW);
+	assert_int_equal(t->slots[1].refs, UINT16_MAX);
+}
+
+static void test_pool_cycle(void **state)
+{
+	struct slot_table *t = *state;
+	uint32_t gen;
+
+	assert_int_equal(slot_table_pool(t, 2), 0);
+	assert_int_equal(slot_table_get(t, 2)->state, SLOT_POOLED);
+	assert_int_equal(slot_table_get(t, 2)->generation,
+			 SLOT_FIRST_GENERATION + 1);
+	assert_int_equal(t->pooled, 1);
+	assert_int_equal(t->busy, 1);
+	/* A pooled slot is the kernel's: nothing else may take it. */
+	assert_int_equal(slot_table_begin(t, 2), -EBUSY);
+	assert_int_equal(slot_table_pool(t, 2), -EBUSY);
+	assert_int_equal(slot_table_share(t, 2), -EINVAL);
+	assert_int_equal(slot_table_complete(t, 2), -EINVAL);
+	assert_int_equal(slot_table_hand_back(t, 2, &gen), -EINVAL);
+	/* The kernel picked it. */
+	assert_int_equal(slot_table_unpool(t, 2), 0);
+	assert_int_equal(slot_table_get(t, 2)->state, SLOT_COMPLETED);
+	assert_int_equal(t->pooled, 0);
+	assert_int_equal(t->busy, 1);
+	assert_int_equal(slot_table_hand_back(t, 2, &gen), 0);
+	assert_int_equal(gen, SLOT_FIRST_GENERATION + 2);
+	assert_int_equal(t->busy, 0);
+}
+
+static void test_unpool_not_pooled(void **state)
+{
+	struct slot_table *t = *state;
+
+	/* A buffer id the kernel reports is believed for pooled slots only. */
+	assert_int_equal(slot_table_unpool(t, 0), -EINVAL);
+	assert_int_equal(slot_table_begin(t, 0), 0);
+	assert_int_equal(slot_table_unpool(t, 0), -EINVAL);
+	assert_int_equal(slot_table_get(t, 0)->state, SLOT_IN_FLIGHT);
+	to_completed(t, 1);
+	assert_int_equal(slot_table_unpool(t, 1), -EINVAL);
+	assert_int_equal(slot_table_unpool(t, COUNT), -ENXIO);
+	assert_int_equal(slot_table_unpool(t, UINT32_MAX), -ENXIO);
+	assert_int_equal(slot_table_pool(t, COUNT), -ENXIO);
+	assert_int_equal(slot_table_pool(t, 1), -EBUSY);
+	assert_int_equal(t->pooled, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -259,6 +345,10 @@ int main(void)
 		T(test_begin_wrap_skips_zero),
 		T(test_hand_back_wrap_skips_zero),
 		T(test_busy_count),
+		T(test_share),
+		T(test_share_overflow),
+		T(test_pool_cycle),
+		T(test_unpool_not_pooled),
 #undef T
 	};
 
