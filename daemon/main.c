@@ -1,27 +1,33 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * main.c - saferringd's command line and start-up: check that io_uring
- * works for us, get the listening socket (from systemd or bound here),
- * then hand over to the event loop.
+ * main.c - saferringd's command line and start-up: load the policy
+ * file, check that io_uring works for us, get the listening socket (from
+ * systemd or bound here), confine the process with seccomp, then hand
+ * over to the event loop.
  *
- * Must never start serving when rings cannot be created: a daemon that
- * accepts clients it cannot serve only moves the failure somewhere less
- * clear.
+ * Must never start serving when rings cannot be created or the policy
+ * file is malformed: a daemon that accepts clients it cannot serve, or
+ * serves them under a policy nobody wrote, only moves the failure
+ * somewhere less clear.  Everything that needs more than the seccomp
+ * allow-list (opening files, binding, detaching) happens before it.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <systemd/sd-daemon.h>
 
+#include "config.h"
+#include "confine.h"
 #include "log.h"
-#include "policy.h"
 #include "ring.h"
 #include "saferring.h"
 #include "server.h"
@@ -32,6 +38,12 @@ static void usage(FILE *out)
 		"Usage: saferringd [OPTIONS]\n"
 		"Run io_uring operations for clients that may not use io_uring.\n\n"
 		"  -s, --socket PATH   listen on PATH (default " SR_DEFAULT_SOCKET ")\n"
+		"  -c, --config PATH   policy file (default " CONFIG_DEFAULT_PATH ";\n"
+		"                      built-in policy when that does not exist)\n"
+		"      --check-config  load the policy file, print what each uid/gid\n"
+		"                      gets, and exit (1 if malformed)\n"
+		"      --no-seccomp    do not confine the daemon with its seccomp\n"
+		"                      allow-list (for debugging only)\n"
 		"  -f, --foreground    stay in the foreground, log to stderr\n"
 		"  -v, --verbose       log every refused request\n"
 		"  -h, --help          show this help and exit\n"
@@ -134,25 +146,79 @@ static int listen_on(const char *path)
 	return fd;
 }
 
+/* An explicit --config must exist; the default path may be absent. */
+static int load_config(const char *path, struct config **cfg)
+{
+	char err[512];
+	int r;
+
+	r = config_load(path ? path : CONFIG_DEFAULT_PATH, cfg, err,
+			sizeof(err));
+	if (r == -ENOENT && !path) {
+		log_info("%s does not exist; using the built-in policy",
+			 CONFIG_DEFAULT_PATH);
+		r = config_builtin(cfg);
+		if (r < 0)
+			log_err("cannot set up the built-in policy: %s",
+				strerror(-r));
+		return r;
+	}
+	if (r < 0)
+		log_err("policy file %s", err);
+	return r;
+}
+
+/* More clients, and liburing never needs to raise the limit itself
+ * (which the seccomp filter would refuse). */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rlim_t soft = rl.rlim_cur;
+
+		rl.rlim_cur = rl.rlim_max;
+		/* A service manager's filter may refuse (EPERM); then its
+		 * LimitNOFILE= is what counts. */
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_info("open file limit stays at %llu: %s",
+				 (unsigned long long)soft, strerror(errno));
+	}
+}
+
+enum { OPT_NO_SECCOMP = 256, OPT_CHECK_CONFIG };
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
+		{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
-	const char *path = NULL;
-	int foreground = 0, opt, r, fd;
-	struct policy policy;
+	const char *path = NULL, *config_path = NULL;
+	int foreground = 0, seccomp = 1, check = 0, opt, r, fd;
+	struct config *cfg;
 	struct server *srv;
 
-	while ((opt = getopt_long(argc, argv, "s:fvhV", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "s:c:fvhV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 's':
 			path = optarg;
+			break;
+		case 'c':
+			config_path = optarg;
+			break;
+		case OPT_CHECK_CONFIG:
+			check = 1;
+			break;
+		case OPT_NO_SECCOMP:
+			seccomp = 0;
 			break;
 		case 'f':
 			foreground = 1;
@@ -178,12 +244,24 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	if (load_config(config_path, &cfg) < 0)
+		return 1;
+	if (check) {
+		config_print(cfg, stdout);
+		config_free(cfg);
+		return 0;
+	}
+
 	r = ring_driver_probe();
 	if (r < 0) {
 		explain_io_uring_failure(r);
+		config_free(cfg);
 		return 1;
 	}
-	policy_default(&policy);
+	raise_fd_limit();
+	/* syslog's timestamps read the time zone once; do it while files
+	 * can still be opened. */
+	tzset();
 
 	r = sd_listen_fds(1);
 	if (r > 1) {
@@ -195,6 +273,7 @@ int main(int argc, char **argv)
 		if (sd_is_socket_unix(fd, SOCK_SEQPACKET, 1, NULL, 0) <= 0) {
 			log_err("socket activation: fd %d is not a listening "
 				"SOCK_SEQPACKET Unix socket", fd);
+			config_free(cfg);
 			return 1;
 		}
 		path = "(socket activation)";
@@ -202,8 +281,10 @@ int main(int argc, char **argv)
 		if (!path)
 			path = SR_DEFAULT_SOCKET;
 		fd = listen_on(path);
-		if (fd < 0)
+		if (fd < 0) {
+			config_free(cfg);
 			return 1;
+		}
 	}
 
 	/* Detach only after every start-up error had its chance to reach
@@ -211,15 +292,30 @@ int main(int argc, char **argv)
 	if (!foreground && !getenv("NOTIFY_SOCKET")) {
 		if (daemon(0, 0) < 0) {
 			log_err("cannot detach: %s", strerror(errno));
+			config_free(cfg);
 			return 1;
 		}
 		log_to_syslog();
 	}
 
-	r = server_new(fd, &policy, &srv);
+	log_info("policy from %s: %zu uid/gid sections", cfg->source,
+		 cfg->nrules);
+	r = server_new(fd, cfg, &srv);
 	if (r < 0) {
 		log_err("cannot start: %s", strerror(-r));
 		return 1;
+	}
+	if (seccomp) {
+		r = confine_install();
+		if (r < 0) {
+			log_err("cannot install the seccomp filter: %s",
+				strerror(-r));
+			server_free(srv);
+			return 1;
+		}
+		log_info("confined: seccomp allows %d system calls", r);
+	} else {
+		log_warn("running without the seccomp filter (--no-seccomp)");
 	}
 	log_info("listening on %s", path);
 	sd_notify(0, "READY=1\nSTATUS=serving");

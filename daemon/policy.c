@@ -1,10 +1,47 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * policy.c - see policy.h.
+ * policy.c - see policy.h.  Holds the one table of operation names.
  */
 #include "policy.h"
 
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
 #include "saferring.h"
+
+/*
+ * The names the config file uses for each opcode.  Adding an operation:
+ * one row here (the parser, "ops = all" and the logs follow), plus the
+ * validator and the ring driver's kernel opcode table.
+ */
+static const struct {
+	const char *name;
+	unsigned opcode;
+} op_names[] = {
+	{ "nop", SR_OP_NOP },
+	{ "read", SR_OP_READ },
+	{ "write", SR_OP_WRITE },
+	{ "fsync", SR_OP_FSYNC },
+	{ "readv", SR_OP_READV },
+	{ "writev", SR_OP_WRITEV },
+	{ "fallocate", SR_OP_FALLOCATE },
+	{ "send", SR_OP_SEND },
+	{ "recv", SR_OP_RECV },
+	{ "sendmsg", SR_OP_SENDMSG },
+	{ "recvmsg", SR_OP_RECVMSG },
+	{ "accept", SR_OP_ACCEPT },
+	{ "connect", SR_OP_CONNECT },
+	{ "poll_add", SR_OP_POLL_ADD },
+	{ "poll_remove", SR_OP_POLL_REMOVE },
+	{ "timeout", SR_OP_TIMEOUT },
+	{ "link_timeout", SR_OP_LINK_TIMEOUT },
+	{ "cancel", SR_OP_ASYNC_CANCEL },
+	{ "close", SR_OP_CLOSE },
+	{ "shutdown", SR_OP_SHUTDOWN },
+	{ "provide", SR_OP_PROVIDE },
+};
+#define OP_NAME_COUNT (sizeof(op_names) / sizeof(op_names[0]))
 
 void policy_default(struct policy *p)
 {
@@ -14,11 +51,13 @@ void policy_default(struct policy *p)
 		.default_slot_size = 64 * 1024,
 		.max_slot_size = 1024 * 1024,
 		.max_arena_bytes = 256ULL * 1024 * 1024,
-		.max_fds = 64,
-		.max_in_flight = 256,
-		.allowed_ops = (1ULL << SR_OP_NOP) | (1ULL << SR_OP_READ) |
-			       (1ULL << SR_OP_WRITE) | (1ULL << SR_OP_FSYNC),
+		/* Enough for a server with a few hundred connections, each
+		 * with a receive and a send in flight. */
+		.max_fds = 512,
+		.max_in_flight = 1024,
+		.allowed_ops = (1ULL << SR_OP__COUNT) - 1,
 		.max_errors = 64,
+		.max_sessions = 64,
 	};
 }
 
@@ -27,17 +66,79 @@ void policy_grant_slots(const struct policy *p, uint32_t want_count,
 {
 	uint64_t sz = want_size ? want_size : p->default_slot_size;
 	uint32_t n = want_count ? want_count : p->default_slot_count;
+	uint64_t arena_max = p->max_arena_bytes / POLICY_SLOT_ALIGN *
+			     POLICY_SLOT_ALIGN;
 
 	if (sz > p->max_slot_size)
 		sz = p->max_slot_size;
+	/* One slot must fit the arena, or "at least one slot" below would
+	 * grant more than max_arena_bytes. */
+	if (arena_max >= POLICY_SLOT_ALIGN && sz > arena_max)
+		sz = arena_max;
+	if (sz == 0)
+		sz = POLICY_SLOT_ALIGN;
 	sz = (sz + POLICY_SLOT_ALIGN - 1) / POLICY_SLOT_ALIGN *
 	     POLICY_SLOT_ALIGN;
 	if (n > p->max_slot_count)
 		n = p->max_slot_count;
 	if ((uint64_t)n * sz > p->max_arena_bytes)
-		n = p->max_arena_bytes / sz;
+		n = (uint32_t)(p->max_arena_bytes / sz);
 	if (n == 0)
 		n = 1;
 	*count = n;
 	*size = (uint32_t)sz;
+}
+
+int policy_op_from_name(const char *name, size_t len)
+{
+	for (size_t i = 0; i < OP_NAME_COUNT; i++)
+		if (strlen(op_names[i].name) == len &&
+		    memcmp(op_names[i].name, name, len) == 0)
+			return (int)op_names[i].opcode;
+	return -ENOENT;
+}
+
+const char *policy_op_name(unsigned opcode)
+{
+	for (size_t i = 0; i < OP_NAME_COUNT; i++)
+		if (op_names[i].opcode == opcode)
+			return op_names[i].name;
+	return NULL;
+}
+
+uint64_t policy_all_ops(void)
+{
+	uint64_t ops = 0;
+
+	for (size_t i = 0; i < OP_NAME_COUNT; i++)
+		ops |= 1ULL << op_names[i].opcode;
+	return ops;
+}
+
+void policy_format_ops(uint64_t ops, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	if (!len)
+		return;
+	buf[0] = '\0';
+	for (unsigned op = 0; op < 64; op++) {
+		const char *name;
+		int n;
+
+		if (!(ops & (1ULL << op)))
+			continue;
+		name = policy_op_name(op);
+		if (name)
+			n = snprintf(buf + used, len - used, "%s%s",
+				     used ? " " : "", name);
+		else
+			n = snprintf(buf + used, len - used, "%sop%u",
+				     used ? " " : "", op);
+		if (n < 0 || (size_t)n >= len - used)
+			return; /* truncated; snprintf left it terminated */
+		used += (size_t)n;
+	}
+	if (!used)
+		snprintf(buf, len, "none");
 }

@@ -1,6 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * server.c - see server.h.
+ *
+ * Session quota per uid: a uid holds at most its policy's max_sessions
+ * sessions at once (counted from accept until the session is freed, so a
+ * session still draining its ring counts).  One more connection is
+ * accepted but denied: it answers the client's Hello with QUOTA (or
+ * NOT_PERMITTED when the policy allows the uid no session at all), which
+ * the client library reports as -EDQUOT (-EPERM).  A uid with
+ * MAX_PENDING_REFUSALS such denied connections open has any further one
+ * closed at once, so refused connections cannot pile up either.
  */
 #include "server.h"
 
@@ -12,12 +21,17 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "session.h"
 
 #define MAX_EVENTS 64
+#define MAX_PENDING_REFUSALS 16
+/* When accept fails for want of descriptors or memory the listener stays
+ * readable; stop polling it for this long instead of spinning. */
+#define ACCEPT_PAUSE_MS 100
 
 enum source_kind {
 	SOURCE_LISTENER,
@@ -39,7 +53,16 @@ struct client {
 	uint32_t sock_mask; /* events registered for sock_fd */
 	int ring_fd;        /* ring fd registered in epoll, -1 when none */
 	bool dead;          /* drained; freed after this batch of events */
+	uint32_t uid;       /* peer's uid, for the per-uid count */
+	bool refused;       /* counted as a pending refusal, not a session */
 	struct client *prev, *next;
+};
+
+/* Sessions and pending refusals of one uid; entries at zero are removed. */
+struct uid_count {
+	uint32_t uid;
+	uint32_t sessions;
+	uint32_t refused;
 };
 
 struct server {
@@ -47,10 +70,15 @@ struct server {
 	int listen_fd;
 	int signal_fd;
 	struct source listen_src, signal_src;
-	struct policy policy;
+	struct config *cfg;
 	struct client *clients;
 	uint64_t next_session_id;
 	unsigned sessions;
+	struct uid_count *uids;
+	size_t nuids, uids_cap;
+	bool accept_paused;
+	uint64_t paused_at_ms;
+	bool accept_warned; /* said so once; quiet until an accept works */
 	bool stopping;
 };
 
@@ -61,8 +89,7 @@ static int epoll_set(int epfd, int op, int fd, uint32_t events, void *ptr)
 	return epoll_ctl(epfd, op, fd, &ev) < 0 ? -errno : 0;
 }
 
-int server_new(int listen_fd, const struct policy *policy,
-	       struct server **out)
+int server_new(int listen_fd, struct config *cfg, struct server **out)
 {
 	struct server *srv = calloc(1, sizeof(*srv));
 	sigset_t mask;
@@ -70,11 +97,12 @@ int server_new(int listen_fd, const struct policy *policy,
 
 	if (!srv) {
 		close(listen_fd);
+		config_free(cfg);
 		return -ENOMEM;
 	}
 	srv->listen_fd = listen_fd;
 	srv->epfd = srv->signal_fd = -1;
-	srv->policy = *policy;
+	srv->cfg = cfg;
 	srv->next_session_id = 1;
 	srv->listen_src.kind = SOURCE_LISTENER;
 	srv->signal_src.kind = SOURCE_SIGNAL;
@@ -104,6 +132,85 @@ int server_new(int listen_fd, const struct policy *policy,
 fail:
 	server_free(srv);
 	return r;
+}
+
+struct config *server_swap_config(struct server *srv, struct config *cfg)
+{
+	struct config *old = srv->cfg;
+
+	srv->cfg = cfg;
+	return old;
+}
+
+/* The count for @uid, created at zero; NULL when out of memory. */
+static struct uid_count *uid_count_get(struct server *srv, uint32_t uid)
+{
+	for (size_t i = 0; i < srv->nuids; i++)
+		if (srv->uids[i].uid == uid)
+			return &srv->uids[i];
+	if (srv->nuids == srv->uids_cap) {
+		size_t cap = srv->uids_cap ? 2 * srv->uids_cap : 16;
+		struct uid_count *n = realloc(srv->uids, cap * sizeof(*n));
+
+		if (!n)
+			return NULL;
+		srv->uids = n;
+		srv->uids_cap = cap;
+	}
+	srv->uids[srv->nuids] = (struct uid_count){ .uid = uid };
+	return &srv->uids[srv->nuids++];
+}
+
+/* Drop an entry that counts nothing any more. */
+static void uid_count_trim(struct server *srv, struct uid_count *u)
+{
+	if (u->sessions || u->refused)
+		return;
+	*u = srv->uids[--srv->nuids];
+}
+
+static void uid_count_release(struct server *srv, const struct client *c)
+{
+	for (size_t i = 0; i < srv->nuids; i++) {
+		struct uid_count *u = &srv->uids[i];
+
+		if (u->uid != c->uid)
+			continue;
+		if (c->refused)
+			u->refused--;
+		else
+			u->sessions--;
+		uid_count_trim(srv, u);
+		return;
+	}
+	log_err("uid %u: session count out of step", c->uid);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void accept_pause(struct server *srv)
+{
+	if (srv->accept_paused)
+		return;
+	if (epoll_ctl(srv->epfd, EPOLL_CTL_DEL, srv->listen_fd, NULL) == 0) {
+		srv->accept_paused = true;
+		srv->paused_at_ms = now_ms();
+	}
+}
+
+static void accept_resume(struct server *srv)
+{
+	if (!srv->accept_paused || srv->stopping)
+		return;
+	if (epoll_set(srv->epfd, EPOLL_CTL_ADD, srv->listen_fd, EPOLLIN,
+		      &srv->listen_src) == 0)
+		srv->accept_paused = false;
 }
 
 /* Bring epoll in step with what the session wants now. */
@@ -142,27 +249,66 @@ static void server_accept(struct server *srv)
 		int fd = accept4(srv->listen_fd, NULL, NULL,
 				 SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR)
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM) {
+				if (!srv->accept_warned)
+					log_warn("accept: %s; retrying every %d ms",
+						 strerror(errno), ACCEPT_PAUSE_MS);
+				srv->accept_warned = true;
+				accept_pause(srv);
+			} else if (errno != EAGAIN && errno != EINTR) {
 				log_warn("accept: %s", strerror(errno));
+			}
 			return;
 		}
 		struct ucred peer;
 		socklen_t len = sizeof(peer);
+
+		srv->accept_warned = false;
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) < 0) {
 			log_warn("new connection: no peer credentials: %s; refused",
 				 strerror(errno));
 			close(fd);
 			continue;
 		}
-		struct client *c = calloc(1, sizeof(*c));
+		const struct policy *pol = config_lookup(srv->cfg, peer.uid,
+							 peer.gid);
+		struct uid_count *u = uid_count_get(srv, peer.uid);
+		struct client *c = u ? calloc(1, sizeof(*c)) : NULL;
 		struct session *s = c ? session_new(srv->next_session_id, fd,
-						    &peer, &srv->policy) : NULL;
+						    &peer, pol) : NULL;
 		if (!s) {
 			log_err("uid %u pid %d: out of memory; connection refused",
 				peer.uid, peer.pid);
+			if (u)
+				uid_count_trim(srv, u);
 			free(c);
 			close(fd);
 			continue;
+		}
+		c->uid = peer.uid;
+		if (u->sessions >= pol->max_sessions) {
+			if (u->refused >= MAX_PENDING_REFUSALS) {
+				log_warn("uid %u pid %d: over its session quota "
+					 "with %u refusals pending; connection "
+					 "closed", peer.uid, peer.pid, u->refused);
+				session_free(s);
+				uid_count_trim(srv, u);
+				free(c);
+				continue;
+			}
+			log_info("uid %u pid %d: refused: %u sessions is its "
+				 "limit", peer.uid, peer.pid, pol->max_sessions);
+			if (pol->max_sessions == 0)
+				session_deny(s, SR_STATUS_NOT_PERMITTED,
+					     "no sessions allowed for this uid");
+			else
+				session_deny(s, SR_STATUS_QUOTA,
+					     "too many sessions for this uid");
+			c->refused = true;
+			u->refused++;
+		} else {
+			u->sessions++;
 		}
 		c->session = s;
 		c->sock_src = (struct source){ SOURCE_SOCK, c };
@@ -177,6 +323,7 @@ static void server_accept(struct server *srv)
 				strerror(errno));
 			session_close(s, "epoll failed");
 			session_free(s);
+			uid_count_release(srv, c);
 			free(c);
 			continue;
 		}
@@ -203,8 +350,11 @@ static void server_reap_dead(struct server *srv)
 			if (c->next)
 				c->next->prev = c->prev;
 			session_free(c->session);
+			uid_count_release(srv, c);
 			free(c);
 			srv->sessions--;
+			/* A descriptor came free: try accepting again. */
+			accept_resume(srv);
 		}
 		c = next;
 	}
@@ -213,7 +363,8 @@ static void server_reap_dead(struct server *srv)
 static void server_stop(struct server *srv)
 {
 	srv->stopping = true;
-	epoll_ctl(srv->epfd, EPOLL_CTL_DEL, srv->listen_fd, NULL);
+	if (!srv->accept_paused)
+		epoll_ctl(srv->epfd, EPOLL_CTL_DEL, srv->listen_fd, NULL);
 	for (struct client *c = srv->clients; c; c = c->next) {
 		session_close(c->session, "daemon stopping");
 		client_sync(srv, c);
@@ -264,13 +415,17 @@ int server_run(struct server *srv)
 	struct epoll_event events[MAX_EVENTS];
 
 	while (!srv->stopping || srv->clients) {
-		int n = epoll_wait(srv->epfd, events, MAX_EVENTS, -1);
+		int n = epoll_wait(srv->epfd, events, MAX_EVENTS,
+				   srv->accept_paused ? ACCEPT_PAUSE_MS : -1);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			log_err("epoll_wait: %s", strerror(errno));
 			return -errno;
 		}
+		if (srv->accept_paused &&
+		    now_ms() - srv->paused_at_ms >= ACCEPT_PAUSE_MS)
+			accept_resume(srv);
 		for (int i = 0; i < n; i++)
 			server_dispatch(srv, &events[i]);
 		server_reap_dead(srv);
@@ -295,5 +450,7 @@ void server_free(struct server *srv)
 		close(srv->signal_fd);
 	if (srv->epfd >= 0)
 		close(srv->epfd);
+	config_free(srv->cfg);
+	free(srv->uids);
 	free(srv);
 }

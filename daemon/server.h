@@ -3,7 +3,8 @@
  * server.h - the event loop: one epoll set over the listening socket, a
  * signalfd, and every session's socket and ring.  Accepts clients, routes
  * readiness to sessions, keeps each session's epoll interest in step with
- * what it wants (backpressure), and frees sessions once drained.
+ * what it wants (backpressure), and frees sessions once drained.  Picks
+ * each peer's policy at accept and holds every uid to its session quota.
  *
  * Must never block on one client and never free a session the kernel may
  * still write into.
@@ -11,13 +12,16 @@
 #ifndef SAFERRINGD_SERVER_H
 #define SAFERRINGD_SERVER_H
 
-#include "policy.h"
+#include "config.h"
 
 struct server;
 
-/* Takes ownership of @listen_fd (a bound, listening SOCK_SEQPACKET). */
-int server_new(int listen_fd, const struct policy *policy,
-	       struct server **out);
+/* Takes ownership of @listen_fd (a bound, listening SOCK_SEQPACKET) and
+ * of @cfg, which maps each peer's SO_PEERCRED uid/gid to its policy. */
+int server_new(int listen_fd, struct config *cfg, struct server **out);
+/* Use @cfg for connections accepted from now on (sessions keep the policy
+ * they started with); returns the old config for the caller to free. */
+struct config *server_swap_config(struct server *srv, struct config *cfg);
 /* Serve until SIGTERM or SIGINT; then close every session, drain their
  * rings and return 0. */
 int server_run(struct server *srv);

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * config.h - the policy file: which struct policy a peer gets, by the uid
+ * and gid the kernel vouches for (SO_PEERCRED).  The format is described
+ * atop config.c and in docs/policy.md.
+ *
+ * A struct config is immutable once parsed: a reload parses a new one and
+ * swaps it in; sessions copy their policy when they start, so freeing the
+ * old config never touches a running session.
+ *
+ * Must never accept a file it does not fully understand: an unknown key,
+ * operation or section, a value out of range, or a duplicate is an error
+ * naming file:line, never a silent default.
+ */
+#ifndef SAFERRINGD_CONFIG_H
+#define SAFERRINGD_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "policy.h"
+
+#define CONFIG_DEFAULT_PATH "/etc/saferring/saferringd.conf"
+/* Larger files are refused: a policy is a few hundred lines at most. */
+#define CONFIG_MAX_BYTES (1024 * 1024)
+
+enum config_match {
+	CONFIG_MATCH_UID,
+	CONFIG_MATCH_GID,
+};
+
+struct config_rule {
+	enum config_match match;
+	uint32_t id;
+	unsigned line; /* of its section header */
+	struct policy policy;
+};
+
+struct config {
+	char *source; /* file name, or "(built-in)" */
+	struct policy def;
+	struct config_rule *rules;
+	size_t nrules;
+};
+
+/* The built-in default policy for everyone.  -ENOMEM or 0. */
+int config_builtin(struct config **out);
+
+/* Read and parse @path.  On failure returns -errno (-ENOENT when the
+ * file does not exist, -EINVAL for a malformed or unsafe file) and puts
+ * "PATH:LINE: reason" (or "PATH: reason") into @err. */
+int config_load(const char *path, struct config **out, char *err,
+		size_t errlen);
+
+/* Parse @len bytes of @text; @name stands for the file in messages. */
+int config_parse(const char *name, const char *text, size_t len,
+		 struct config **out, char *err, size_t errlen);
+
+void config_free(struct config *cfg);
+
+/* Every section's resolved policy, one line each, for --check-config. */
+void config_print(const struct config *cfg, FILE *out);
+
+/* The policy for a peer: its uid's section, else its (primary) gid's
+ * section, else [default].  Never NULL; valid as long as @cfg is. */
+const struct policy *config_lookup(const struct config *cfg, uint32_t uid,
+				   uint32_t gid);
+
+#endif
