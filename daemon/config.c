@@ -14,6 +14,8 @@
  *	in_flight = 256         # operations in the kernel per session
  *	sessions = 64           # sessions one uid may hold at once (0: none)
  *	max_errors = 64         # refused requests before a session ends
+ *	control = 0             # 1: may read statistics (saferringctl);
+ *	                        # root always may
  *
  *	[uid 1000]              # also [gid N], [user NAME], [group NAME]
  *	ops = read
@@ -62,6 +64,7 @@ enum key_id {
 	KEY_IN_FLIGHT,
 	KEY_SESSIONS,
 	KEY_MAX_ERRORS,
+	KEY_CONTROL,
 	KEY_COUNT
 };
 
@@ -89,9 +92,20 @@ static const struct key_def {
 			   0, POLICY_LIMIT_SESSIONS, false },
 	[KEY_MAX_ERRORS] = { "max_errors", offsetof(struct policy, max_errors),
 			     4, 1, POLICY_LIMIT_ERRORS, false },
+	[KEY_CONTROL] = { "control", offsetof(struct policy, control), 4,
+			  0, 1, false },
 };
 
 enum section_kind { SEC_DEFAULT, SEC_UID, SEC_GID };
+
+/* Name lookups may load NSS modules and open sockets, which the confined
+ * daemon may not; after start-up only numeric sections parse. */
+static bool names_allowed = true;
+
+void config_forbid_names(void)
+{
+	names_allowed = false;
+}
 
 struct section {
 	enum section_kind kind;
@@ -275,6 +289,11 @@ static int parse_section(struct parser *p, char *s)
 			return perr(p, "%s %s is out of range", kind, arg);
 		sec.kind = kind[0] == 'u' ? SEC_UID : SEC_GID;
 		sec.id = (uint32_t)id;
+	} else if ((!strcmp(kind, "user") || !strcmp(kind, "group")) &&
+		   !names_allowed) {
+		return perr(p, "[%s %s]: names are resolved only at start-up; "
+			    "restart saferringd, or use [%cid N]", kind, arg,
+			    kind[0]);
 	} else if (strcmp(kind, "user") == 0) {
 		struct passwd *pw;
 
@@ -354,7 +373,8 @@ static int parse_key(struct parser *p, char *s)
 			break;
 	if (id == KEY_COUNT)
 		return perr(p, "unknown key '%s' (known: ops, slots, slot_size, "
-			    "arena, fds, in_flight, sessions, max_errors)", name);
+			    "arena, fds, in_flight, sessions, max_errors, control)",
+			    name);
 	k = &keys[id];
 	if (!p->cur)
 		return perr(p, "'%s' before any section (start with [default])",
@@ -614,10 +634,10 @@ static void print_policy(FILE *out, const char *what, unsigned line,
 	if (line)
 		fprintf(out, " (line %u)", line);
 	fprintf(out, ": ops=%s slots=%u slot_size=%u arena=%llu fds=%u "
-		"in_flight=%u sessions=%u max_errors=%u\n", ops,
+		"in_flight=%u sessions=%u max_errors=%u control=%u\n", ops,
 		p->max_slot_count, p->max_slot_size,
 		(unsigned long long)p->max_arena_bytes, p->max_fds,
-		p->max_in_flight, p->max_sessions, p->max_errors);
+		p->max_in_flight, p->max_sessions, p->max_errors, p->control);
 }
 
 void config_print(const struct config *cfg, FILE *out)

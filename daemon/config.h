@@ -59,6 +59,10 @@ int config_parse(const char *name, const char *text, size_t len,
 
 void config_free(struct config *cfg);
 
+/* From now on [user NAME] and [group NAME] are errors: called once the
+ * daemon confines itself, before any reload. */
+void config_forbid_names(void);
+
 /* Every section's resolved policy, one line each, for --check-config. */
 void config_print(const struct config *cfg, FILE *out);
 

@@ -189,6 +189,10 @@ static void build(struct builder *b)
 	/* stdio asks fstat about stderr once: only by descriptor. */
 	allow(b, SCMP_SYS(fstat));
 	allow_masked(b, SCMP_SYS(newfstatat), 3, AT_EMPTY_PATH, AT_EMPTY_PATH);
+	/* SIGHUP re-reads the policy file: read-only, exactly the flags
+	 * config_load() uses, never creating or writing anything. */
+	allow_masked(b, SCMP_SYS(openat), 2, 0xffffffffULL,
+		     O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	allow(b, SCMP_SYS(clock_gettime));  /* when the vDSO cannot */
 	allow(b, SCMP_SYS(gettimeofday));
 

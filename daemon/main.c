@@ -168,6 +168,16 @@ static int load_config(const char *path, struct config **cfg)
 	return r;
 }
 
+/* The --config given at start-up, for SIGHUP. */
+static const char *reload_path;
+
+static struct config *reload_config(void)
+{
+	struct config *cfg;
+
+	return load_config(reload_path, &cfg) < 0 ? NULL : cfg;
+}
+
 /* More clients, and liburing never needs to raise the limit itself
  * (which the seccomp filter would refuse). */
 static void raise_fd_limit(void)
@@ -305,6 +315,9 @@ int main(int argc, char **argv)
 		log_err("cannot start: %s", strerror(-r));
 		return 1;
 	}
+	reload_path = config_path;
+	server_set_reload(srv, reload_config);
+	config_forbid_names();
 	if (seccomp) {
 		r = confine_install();
 		if (r < 0) {

@@ -31,6 +31,7 @@ struct policy {
 	uint32_t max_errors;  /* refused messages before the session ends */
 	uint32_t max_sessions; /* per uid, across all of its connections;
 				* 0 = this uid may not connect at all */
+	uint32_t control;     /* 1: may read daemon statistics (root may) */
 };
 
 /* Slot sizes are multiples of this so that O_DIRECT works on any slot. */

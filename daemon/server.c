@@ -25,6 +25,8 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "saferring.h"
+#include "saferring.pb-c.h"
 #include "session.h"
 
 #define MAX_EVENTS 64
@@ -80,7 +82,17 @@ struct server {
 	uint64_t paused_at_ms;
 	bool accept_warned; /* said so once; quiet until an accept works */
 	bool stopping;
+	uint64_t stop_deadline_ms;
+	server_reload_fn reload;
+	/* Figures for saferringctl, including sessions that have ended. */
+	uint64_t started_ms;
+	uint64_t sessions_total;
+	uint64_t ended_ops_done, ended_ops_refused;
 };
+
+static uint64_t now_ms(void);
+static void server_answer_stats(void *arg, struct session *asker,
+				uint32_t seq, bool with_sessions);
 
 static int epoll_set(int epfd, int op, int fd, uint32_t events, void *ptr)
 {
@@ -110,6 +122,7 @@ int server_new(int listen_fd, struct config *cfg, struct server **out)
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	/* A client that vanishes must not kill us on send. */
 	signal(SIGPIPE, SIG_IGN);
@@ -127,6 +140,8 @@ int server_new(int listen_fd, struct config *cfg, struct server **out)
 			      &srv->signal_src);
 	if (r < 0)
 		goto fail;
+	srv->started_ms = now_ms();
+	session_set_stats_handler(server_answer_stats, srv);
 	*out = srv;
 	return 0;
 fail:
@@ -329,6 +344,7 @@ static void server_accept(struct server *srv)
 		}
 		srv->next_session_id++;
 		srv->sessions++;
+		srv->sessions_total++;
 		c->next = srv->clients;
 		if (srv->clients)
 			srv->clients->prev = c;
@@ -349,6 +365,10 @@ static void server_reap_dead(struct server *srv)
 				srv->clients = c->next;
 			if (c->next)
 				c->next->prev = c->prev;
+			struct session_stats st;
+			session_get_stats(c->session, &st);
+			srv->ended_ops_done += st.ops_done;
+			srv->ended_ops_refused += st.ops_refused;
 			session_free(c->session);
 			uid_count_release(srv, c);
 			free(c);
@@ -363,13 +383,99 @@ static void server_reap_dead(struct server *srv)
 static void server_stop(struct server *srv)
 {
 	srv->stopping = true;
+	srv->stop_deadline_ms = now_ms() + SERVER_STOP_TIMEOUT_MS;
 	if (!srv->accept_paused)
 		epoll_ctl(srv->epfd, EPOLL_CTL_DEL, srv->listen_fd, NULL);
 	for (struct client *c = srv->clients; c; c = c->next) {
-		session_close(c->session, "daemon stopping");
+		session_shutdown(c->session);
 		client_sync(srv, c);
 	}
 	log_info("stopping: %u sessions draining", srv->sessions);
+}
+
+static void server_reload(struct server *srv)
+{
+	struct config *cfg = srv->reload ? srv->reload() : NULL;
+
+	if (!cfg) {
+		log_warn("SIGHUP: keeping the current policy");
+		return;
+	}
+	config_free(server_swap_config(srv, cfg));
+	log_info("SIGHUP: policy reloaded from %s (%zu uid/gid sections); "
+		 "new sessions get it", cfg->source, cfg->nrules);
+}
+
+void server_set_reload(struct server *srv, server_reload_fn fn)
+{
+	srv->reload = fn;
+}
+
+/* Sessions listed in one Stats reply: 64 KiB holds about 500. */
+#define STATS_MAX_SESSIONS 400
+
+static void server_answer_stats(void *arg, struct session *asker,
+				uint32_t seq, bool with_sessions)
+{
+	static struct session_stats st[STATS_MAX_SESSIONS];
+	static Saferring__SessionStats ss[STATS_MAX_SESSIONS];
+	static Saferring__SessionStats *ssp[STATS_MAX_SESSIONS];
+	static Saferring__StatusCount counts[STATS_MAX_SESSIONS][SR_STATUS__COUNT];
+	static Saferring__StatusCount *countp[STATS_MAX_SESSIONS][SR_STATUS__COUNT];
+	struct server *srv = arg;
+	Saferring__Stats out = SAFERRING__STATS__INIT;
+	size_t n = 0;
+
+	out.version = (char *)SR_VERSION;
+	out.uptime_ms = now_ms() - srv->started_ms;
+	out.sessions = srv->sessions;
+	out.has_sessions_total = out.has_in_flight = true;
+	out.has_ops_done = out.has_ops_refused = true;
+	out.sessions_total = srv->sessions_total;
+	out.ops_done = srv->ended_ops_done;
+	out.ops_refused = srv->ended_ops_refused;
+	for (struct client *c = srv->clients; c; c = c->next) {
+		struct session_stats one, *p = n < STATS_MAX_SESSIONS ? &st[n] : &one;
+
+		session_get_stats(c->session, p);
+		out.in_flight += p->in_flight;
+		out.ops_done += p->ops_done;
+		out.ops_refused += p->ops_refused;
+		if (!with_sessions || c->dead || p == &one) {
+			out.truncated |= with_sessions && p == &one;
+			continue;
+		}
+		Saferring__SessionStats *w = &ss[n];
+		saferring__session_stats__init(w);
+		w->session_id = p->id;
+		w->uid = p->uid;
+		w->pid = p->pid;
+		w->has_slots_in_use = w->has_in_flight = w->has_fds = true;
+		w->has_ops_done = w->has_ops_refused = true;
+		w->has_bytes_read = w->has_bytes_written = true;
+		w->slots_in_use = p->slots_in_use;
+		w->in_flight = p->in_flight;
+		w->fds = p->fds;
+		w->ops_done = p->ops_done;
+		w->ops_refused = p->ops_refused;
+		w->bytes_read = p->bytes_read;
+		w->bytes_written = p->bytes_written;
+		w->refusals = countp[n];
+		for (unsigned k = 0; k < SR_STATUS__COUNT; k++) {
+			if (!p->refusals[k])
+				continue;
+			Saferring__StatusCount *sc = &counts[n][w->n_refusals];
+			saferring__status_count__init(sc);
+			sc->status = k;
+			sc->count = p->refusals[k];
+			countp[n][w->n_refusals++] = sc;
+		}
+		ssp[n++] = w;
+	}
+	out.has_truncated = out.truncated;
+	out.n_session = n;
+	out.session = ssp;
+	session_send_stats(asker, seq, &out);
 }
 
 static void server_dispatch(struct server *srv, struct epoll_event *ev)
@@ -384,9 +490,12 @@ static void server_dispatch(struct server *srv, struct epoll_event *ev)
 		return;
 	case SOURCE_SIGNAL: {
 		struct signalfd_siginfo si;
-		while (read(srv->signal_fd, &si, sizeof(si)) == sizeof(si))
-			if (!srv->stopping)
+		while (read(srv->signal_fd, &si, sizeof(si)) == sizeof(si)) {
+			if (si.ssi_signo == SIGHUP)
+				server_reload(srv);
+			else if (!srv->stopping)
 				server_stop(srv);
+		}
 		return;
 	}
 	case SOURCE_SOCK:
@@ -415,8 +524,19 @@ int server_run(struct server *srv)
 	struct epoll_event events[MAX_EVENTS];
 
 	while (!srv->stopping || srv->clients) {
-		int n = epoll_wait(srv->epfd, events, MAX_EVENTS,
-				   srv->accept_paused ? ACCEPT_PAUSE_MS : -1);
+		int timeout = srv->accept_paused ? ACCEPT_PAUSE_MS : -1;
+
+		if (srv->stopping) {
+			uint64_t now = now_ms();
+			if (now >= srv->stop_deadline_ms) {
+				log_warn("stop: %u sessions still draining after %d ms; "
+					 "leaving them to the kernel",
+					 srv->sessions, SERVER_STOP_TIMEOUT_MS);
+				break;
+			}
+			timeout = (int)(srv->stop_deadline_ms - now);
+		}
+		int n = epoll_wait(srv->epfd, events, MAX_EVENTS, timeout);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;

@@ -22,8 +22,15 @@ int server_new(int listen_fd, struct config *cfg, struct server **out);
 /* Use @cfg for connections accepted from now on (sessions keep the policy
  * they started with); returns the old config for the caller to free. */
 struct config *server_swap_config(struct server *srv, struct config *cfg);
-/* Serve until SIGTERM or SIGINT; then close every session, drain their
- * rings and return 0. */
+/* On SIGHUP, @fn is asked for a new config (NULL: keep the old one; it
+ * has said why). */
+typedef struct config *(*server_reload_fn)(void);
+void server_set_reload(struct server *srv, server_reload_fn fn);
+/* Serve until SIGTERM or SIGINT; then stop accepting, cancel what every
+ * session has in flight, deliver the completions, and return 0 once all
+ * sessions are drained, or after SERVER_STOP_TIMEOUT_MS regardless (the
+ * kernel then cancels and waits for what is left as the process exits). */
+#define SERVER_STOP_TIMEOUT_MS 10000
 int server_run(struct server *srv);
 void server_free(struct server *srv);
 

@@ -123,8 +123,14 @@ struct session {
 	size_t stash_len;
 	int stash_fd;
 
+	bool shutting_down; /* session_shutdown(): close once all is sent */
 	uint64_t ops_done, ops_refused;
+	uint64_t bytes_read, bytes_written;
+	uint64_t refusals[SR_STATUS__COUNT];
 };
+
+static session_stats_handler stats_handler;
+static void *stats_handler_arg;
 
 static unsigned char recv_buf[WIRE_MAX_DATAGRAM];
 static unsigned char send_buf[WIRE_MAX_DATAGRAM];
@@ -220,7 +226,7 @@ bool session_wants_write(const struct session *s)
  */
 bool session_wants_read(const struct session *s)
 {
-	if (s->sock < 0 || s->stash_len > 0)
+	if (s->sock < 0 || s->stash_len > 0 || s->shutting_down)
 		return false;
 	if (s->phase != PHASE_READY)
 		return true;
@@ -264,6 +270,55 @@ void session_close(struct session *s, const char *reason)
 	if (r < 0)
 		log_warn("session %llu: cancel failed: %s; waiting for %u operations",
 			 (unsigned long long)s->id, strerror(-r), s->in_flight);
+}
+
+void session_get_stats(const struct session *s, struct session_stats *st)
+{
+	*st = (struct session_stats){
+		.id = s->id,
+		.uid = s->peer.uid,
+		.pid = s->peer.pid,
+		.slots_in_use = s->slots.busy,
+		.in_flight = s->in_flight,
+		.fds = s->fds.live_count,
+		.ops_done = s->ops_done,
+		.ops_refused = s->ops_refused,
+		.bytes_read = s->bytes_read,
+		.bytes_written = s->bytes_written,
+	};
+	memcpy(st->refusals, s->refusals, sizeof(st->refusals));
+}
+
+void session_set_stats_handler(session_stats_handler fn, void *arg)
+{
+	stats_handler = fn;
+	stats_handler_arg = arg;
+}
+
+/* Once shutting down, the session ends when the last completion left. */
+static void session_finish_shutdown(struct session *s)
+{
+	if (s->shutting_down && s->phase != PHASE_CLOSING &&
+	    s->in_flight == 0 && s->out_count == 0 && s->stash_len == 0)
+		session_close(s, "daemon stopping");
+}
+
+void session_shutdown(struct session *s)
+{
+	if (s->phase != PHASE_READY || s->shutting_down) {
+		session_close(s, "daemon stopping");
+		return;
+	}
+	s->shutting_down = true;
+	if (s->in_flight) {
+		int r = ring_driver_cancel_all(&s->ring);
+		if (r == 0)
+			r = ring_driver_submit(&s->ring);
+		if (r < 0)
+			log_warn("session %llu: cancel failed: %s",
+				 (unsigned long long)s->id, strerror(-r));
+	}
+	session_finish_shutdown(s);
 }
 
 /* Send one reply.  @fd, when >= 0, is owned by this call: it goes with
@@ -323,9 +378,11 @@ static void session_refuse(struct session *s, bool has_seq, uint32_t seq,
 	err.message = (char *)why;
 	reply.body_case = SAFERRING__REPLY__BODY_ERROR;
 	reply.error = &err;
-	log_debug("session %llu uid %u: refused request: %s (%s)",
-		  (unsigned long long)s->id, s->peer.uid, sr_strstatus(status),
-		  why);
+	log_limited(LOG_NOTICE, "session %llu uid %u pid %d: refused request: %s (%s)",
+		    (unsigned long long)s->id, s->peer.uid, s->peer.pid,
+		    sr_strstatus(status), why);
+	if (status < SR_STATUS__COUNT)
+		s->refusals[status]++;
 	session_reply(s, has_seq, seq, &reply, -1);
 	if (++s->errors >= s->policy.max_errors)
 		session_close(s, "too many refused requests");
@@ -443,6 +500,11 @@ static void session_refuse_op(struct session *s, uint64_t tag,
 	};
 
 	s->ops_refused++;
+	if (status < SR_STATUS__COUNT)
+		s->refusals[status]++;
+	log_limited(LOG_NOTICE, "session %llu uid %u pid %d: refused operation (tag %llu): %s",
+		    (unsigned long long)s->id, s->peer.uid, s->peer.pid,
+		    (unsigned long long)tag, sr_strstatus(status));
 	session_queue_completion(s, &pc);
 }
 
@@ -1003,6 +1065,33 @@ static void session_on_submit(struct session *s, uint32_t seq, bool has_seq,
 	}
 }
 
+void session_send_stats(struct session *s, uint32_t seq, void *stats)
+{
+	Saferring__Reply reply = SAFERRING__REPLY__INIT;
+
+	reply.body_case = SAFERRING__REPLY__BODY_STATS;
+	reply.stats = stats;
+	session_reply(s, true, seq, &reply, -1);
+}
+
+/* Control is for peers whose policy says so, and root. */
+static void session_on_stats(struct session *s, uint32_t seq,
+			     const Saferring__StatsRequest *req)
+{
+	if (!s->policy.control && s->peer.uid != 0) {
+		session_refuse(s, true, seq, SR_STATUS_NOT_PERMITTED,
+			       "statistics are not permitted for this uid");
+		return;
+	}
+	if (!stats_handler) {
+		session_refuse(s, true, seq, SR_STATUS_INTERNAL,
+			       "statistics unavailable");
+		return;
+	}
+	stats_handler(stats_handler_arg, s, seq,
+		      req->has_sessions && req->sessions);
+}
+
 static void session_on_request(struct session *s, struct wire_msg *m,
 			       const Saferring__Request *req)
 {
@@ -1013,6 +1102,10 @@ static void session_on_request(struct session *s, struct wire_msg *m,
 		wire_msg_close_fds(m);
 		session_refuse(s, has_seq, seq, SR_STATUS_BAD_DESCRIPTORS,
 			       "descriptors on a request that takes none");
+		return;
+	}
+	if (req->body_case == SAFERRING__REQUEST__BODY_STATS) {
+		session_on_stats(s, seq, req->stats);
 		return;
 	}
 	if (s->phase == PHASE_HELLO &&
@@ -1126,6 +1219,7 @@ void session_on_writable(struct session *s)
 		return;
 	}
 	session_flush(s);
+	session_finish_shutdown(s);
 }
 
 /* One operation fewer on a handle; a CLOSEd handle's file leaves the
@@ -1168,6 +1262,21 @@ static uint32_t session_adopt(struct session *s, struct op_record *rec,
 			s->queued++;
 	}
 	return NONE;
+}
+
+static void session_count_bytes(struct session *s, uint8_t opcode,
+				uint64_t n)
+{
+	switch (opcode) {
+	case SR_OP_READ: case SR_OP_READV: case SR_OP_RECV: case SR_OP_RECVMSG:
+		s->bytes_read += n;
+		break;
+	case SR_OP_WRITE: case SR_OP_WRITEV: case SR_OP_SEND: case SR_OP_SENDMSG:
+		s->bytes_written += n;
+		break;
+	default:
+		break;
+	}
 }
 
 static void session_on_cqe(void *arg, uint64_t user_data, int32_t res,
@@ -1222,6 +1331,8 @@ static void session_on_cqe(void *arg, uint64_t user_data, int32_t res,
 			rec->accept_index = NONE;
 		}
 	}
+	if (res > 0)
+		session_count_bytes(s, rec->opcode, (uint64_t)res);
 	if (more) {
 		/* An interim completion is queued only with what it pins
 		 * (see session_wants_read); one with nothing is dropped. */
@@ -1255,4 +1366,5 @@ void session_on_ring(struct session *s)
 	/* Cancels queued while reaping (multishot accepts over quota). */
 	session_submit_queued(s);
 	session_flush(s);
+	session_finish_shutdown(s);
 }

@@ -47,6 +47,36 @@ void session_deny(struct session *s, enum sr_status status, const char *why);
 /* Stop serving: close the socket, cancel what is in flight.  Idempotent. */
 void session_close(struct session *s, const char *reason);
 
+/* Stop taking requests, cancel what is in flight, deliver every
+ * completion, then close: the orderly end of a daemon stop. */
+void session_shutdown(struct session *s);
+
+/* What saferringctl shows of a session. */
+struct session_stats {
+	uint64_t id;
+	uint32_t uid;
+	int32_t pid;
+	uint32_t slots_in_use;
+	uint32_t in_flight;
+	uint32_t fds;
+	uint64_t ops_done;
+	uint64_t ops_refused;
+	uint64_t bytes_read;
+	uint64_t bytes_written;
+	uint64_t refusals[SR_STATUS__COUNT]; /* by enum sr_status */
+};
+
+void session_get_stats(const struct session *s, struct session_stats *st);
+
+/* Who answers a StatsRequest (the server).  The handler replies through
+ * session_send_stats(); a session whose policy does not allow control is
+ * refused NOT_PERMITTED before the handler is asked. */
+typedef void (*session_stats_handler)(void *arg, struct session *asker,
+				      uint32_t seq, bool with_sessions);
+void session_set_stats_handler(session_stats_handler fn, void *arg);
+/* @stats is a Saferring__Stats; void here so callers need no protobuf. */
+void session_send_stats(struct session *s, uint32_t seq, void *stats);
+
 uint64_t session_id(const struct session *s);
 int session_sock(const struct session *s);    /* -1 once closed */
 int session_ring_fd(const struct session *s); /* -1 before Hello */
