@@ -1177,6 +1177,21 @@ static void session_submit_queued(struct session *s)
 	s->queued = 0;
 }
 
+static void session_on_cqe(void *arg, uint64_t user_data, int32_t res,
+			   uint32_t flags);
+
+/* Submit what is queued, take what already completed, send replies. */
+static void session_progress(struct session *s)
+{
+	if (s->ring.live && (s->phase == PHASE_READY || s->in_flight)) {
+		session_submit_queued(s);
+		ring_driver_reap(&s->ring, session_on_cqe, s);
+		/* Cancels queued while reaping (multishot accepts over quota). */
+		session_submit_queued(s);
+	}
+	session_flush(s);
+}
+
 void session_on_readable(struct session *s)
 {
 	for (int i = 0; i < READS_PER_EVENT && session_wants_read(s); i++) {
@@ -1194,10 +1209,12 @@ void session_on_readable(struct session *s)
 			break;
 		}
 		session_on_datagram(s, &m);
+		/* Per datagram, not per event: the kernel starts on this batch
+		 * while the client prepares the next, and page-cache reads
+		 * that completed inline go back without another wakeup. */
+		session_progress(s);
 	}
-	if (s->phase == PHASE_READY || s->in_flight)
-		session_submit_queued(s);
-	session_flush(s);
+	session_progress(s);
 }
 
 void session_on_writable(struct session *s)
@@ -1362,9 +1379,6 @@ void session_on_ring(struct session *s)
 {
 	if (!s->ring.live)
 		return;
-	ring_driver_reap(&s->ring, session_on_cqe, s);
-	/* Cancels queued while reaping (multishot accepts over quota). */
-	session_submit_queued(s);
-	session_flush(s);
+	session_progress(s);
 	session_finish_shutdown(s);
 }
