@@ -80,8 +80,15 @@ int daemon_start(struct private_daemon *d, const char *exe)
 		/* Never outlive the benchmark. */
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		unsetenv("NOTIFY_SOCKET");
-		execl(exe, "saferringd", "--foreground", "--socket", d->sock,
-		      (char *)NULL);
+		/* The library spins when SAFERRING_BUSY_POLL_US says so; the
+		 * private daemon spins as long. */
+		const char *spin = getenv("SAFERRING_BUSY_POLL_US");
+		if (spin && *spin)
+			execl(exe, "saferringd", "--foreground", "--socket",
+			      d->sock, "--busy-poll", spin, (char *)NULL);
+		else
+			execl(exe, "saferringd", "--foreground", "--socket",
+			      d->sock, (char *)NULL);
 		fprintf(stderr, "exec %s: %s\n", exe, strerror(errno));
 		_exit(127);
 	}

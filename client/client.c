@@ -163,6 +163,25 @@ static int sr_accept_welcome(struct sr_client *c, const Saferring__Reply *r,
 	return sr_alloc_tables(c, w->slot_generation);
 }
 
+/* At most a second: a spin is for microseconds, not a sleep. */
+static uint32_t sr_busy_poll_us(const struct sr_params *p)
+{
+	const char *env;
+	unsigned long v;
+	char *end;
+
+	if (p && p->busy_poll_us)
+		return p->busy_poll_us < 1000000 ? p->busy_poll_us : 1000000;
+	env = secure_getenv("SAFERRING_BUSY_POLL_US");
+	if (!env || !*env)
+		return 0;
+	errno = 0;
+	v = strtoul(env, &end, 10);
+	if (errno || *end)
+		return 0;
+	return v < 1000000 ? (uint32_t)v : 1000000;
+}
+
 int sr_connect(const char *path, const struct sr_params *params,
 	       struct sr_client **out)
 {
@@ -185,6 +204,7 @@ int sr_connect(const char *path, const struct sr_params *params,
 	}
 	wire_arena_init(&c->unpack, c->unpack_buf, SR_UNPACK_SIZE);
 
+	c->busy_poll_us = sr_busy_poll_us(params);
 	ret = sr_open_socket(c, path);
 	if (!ret)
 		ret = sr_send_hello(c, params);

@@ -114,6 +114,7 @@ struct sr_op_req {
 
 struct sr_client {
 	int sock;
+	uint32_t busy_poll_us; /* spin this long before poll(2) */
 	int error;      /* sticky -errno once the session is unusable */
 	uint32_t seq;   /* last control request's seq */
 	struct sr_limits lim;

@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -60,6 +61,14 @@ int srl_send_msg(struct sr_client *c, const ProtobufCMessage *msg, int fd)
 	return ret;
 }
 
+static uint64_t sr_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 int srl_recv_reply(struct sr_client *c, bool wait, int *fd,
 		  Saferring__Reply **out)
 {
@@ -68,10 +77,15 @@ int srl_recv_reply(struct sr_client *c, bool wait, int *fd,
 
 	if (fd)
 		*fd = -1;
+	uint64_t spin_until = wait && c->busy_poll_us ?
+		sr_now_us() + c->busy_poll_us : 0;
+
 	for (;;) {
 		ret = wire_recv(c->sock, c->rx, sizeof(c->rx), &m);
 		if (ret != -EAGAIN || !wait)
 			break;
+		if (spin_until && sr_now_us() < spin_until)
+			continue;
 		ret = sr_poll(c, POLLIN);
 		if (ret < 0)
 			return ret;

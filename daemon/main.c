@@ -44,6 +44,8 @@ static void usage(FILE *out)
 		"                      gets, and exit (1 if malformed)\n"
 		"      --no-seccomp    do not confine the daemon with its seccomp\n"
 		"                      allow-list (for debugging only)\n"
+		"      --busy-poll USEC  spin up to USEC microseconds for work\n"
+		"                      before sleeping (default 0: never)\n"
 		"  -f, --foreground    stay in the foreground, log to stderr\n"
 		"  -v, --verbose       log every refused request\n"
 		"  -h, --help          show this help and exit\n"
@@ -196,7 +198,7 @@ static void raise_fd_limit(void)
 	}
 }
 
-enum { OPT_NO_SECCOMP = 256, OPT_CHECK_CONFIG };
+enum { OPT_NO_SECCOMP = 256, OPT_CHECK_CONFIG, OPT_BUSY_POLL };
 
 int main(int argc, char **argv)
 {
@@ -205,6 +207,7 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
 		{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
+		{ "busy-poll", required_argument, NULL, OPT_BUSY_POLL },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -213,6 +216,7 @@ int main(int argc, char **argv)
 	};
 	const char *path = NULL, *config_path = NULL;
 	int foreground = 0, seccomp = 1, check = 0, opt, r, fd;
+	unsigned busy_poll_us = 0;
 	struct config *cfg;
 	struct server *srv;
 
@@ -230,6 +234,20 @@ int main(int argc, char **argv)
 		case OPT_NO_SECCOMP:
 			seccomp = 0;
 			break;
+		case OPT_BUSY_POLL: {
+			char *end;
+			unsigned long v;
+
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || *end || !*optarg || v > 1000000) {
+				fprintf(stderr, "saferringd: --busy-poll takes "
+					"microseconds, 0 to 1000000\n");
+				return 2;
+			}
+			busy_poll_us = (unsigned)v;
+			break;
+		}
 		case 'f':
 			foreground = 1;
 			break;
@@ -317,6 +335,7 @@ int main(int argc, char **argv)
 	}
 	reload_path = config_path;
 	server_set_reload(srv, reload_config);
+	server_set_busy_poll(srv, busy_poll_us);
 	config_forbid_names();
 	if (seccomp) {
 		r = confine_install();

@@ -84,6 +84,7 @@ struct server {
 	bool stopping;
 	uint64_t stop_deadline_ms;
 	server_reload_fn reload;
+	unsigned busy_poll_us;
 	/* Figures for saferringctl, including sessions that have ended. */
 	uint64_t started_ms;
 	uint64_t sessions_total;
@@ -411,6 +412,35 @@ void server_set_reload(struct server *srv, server_reload_fn fn)
 	srv->reload = fn;
 }
 
+void server_set_busy_poll(struct server *srv, unsigned usec)
+{
+	srv->busy_poll_us = usec;
+}
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* epoll_wait, spinning first for up to busy_poll_us when asked to. */
+static int server_wait(struct server *srv, struct epoll_event *events,
+		       int timeout)
+{
+	if (srv->busy_poll_us && timeout != 0) {
+		uint64_t until = now_us() + srv->busy_poll_us;
+
+		do {
+			int n = epoll_wait(srv->epfd, events, MAX_EVENTS, 0);
+			if (n != 0)
+				return n;
+		} while (now_us() < until);
+	}
+	return epoll_wait(srv->epfd, events, MAX_EVENTS, timeout);
+}
+
 /* Sessions listed in one Stats reply: 64 KiB holds about 500. */
 #define STATS_MAX_SESSIONS 400
 
@@ -536,7 +566,7 @@ int server_run(struct server *srv)
 			}
 			timeout = (int)(srv->stop_deadline_ms - now);
 		}
-		int n = epoll_wait(srv->epfd, events, MAX_EVENTS, timeout);
+		int n = server_wait(srv, events, timeout);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;

@@ -144,6 +144,10 @@ struct sr_iov {
 struct sr_params {
 	uint32_t slot_count;
 	uint32_t slot_size;
+	/* Spin up to this many microseconds for a reply before sleeping in
+	 * poll(2): lower latency for CPU.  0 = $SAFERRING_BUSY_POLL_US, else
+	 * never spin. */
+	uint32_t busy_poll_us;
 };
 
 /* Limits the daemon granted this session. */
