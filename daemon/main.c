@@ -12,6 +12,7 @@
  * allow-list (opening files, binding, detaching) happens before it.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -301,6 +302,15 @@ int main(int argc, char **argv)
 		if (sd_is_socket_unix(fd, SOCK_SEQPACKET, 1, NULL, 0) <= 0) {
 			log_err("socket activation: fd %d is not a listening "
 				"SOCK_SEQPACKET Unix socket", fd);
+			config_free(cfg);
+			return 1;
+		}
+		/* systemd hands it over blocking; the event loop accepts until
+		 * EAGAIN and would stall on the next accept. */
+		int fl = fcntl(fd, F_GETFL);
+		if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+			log_err("socket activation: fd %d: cannot make it "
+				"non-blocking: %s", fd, strerror(errno));
 			config_free(cfg);
 			return 1;
 		}

@@ -458,7 +458,9 @@ static void server_answer_stats(void *arg, struct session *asker,
 
 	out.version = (char *)SR_VERSION;
 	out.uptime_ms = now_ms() - srv->started_ms;
-	out.sessions = srv->sessions;
+	/* The asker's own connection is not one of the sessions it asks
+	 * about. */
+	out.sessions = srv->sessions - 1;
 	out.has_sessions_total = out.has_in_flight = true;
 	out.has_ops_done = out.has_ops_refused = true;
 	out.sessions_total = srv->sessions_total;
@@ -467,6 +469,8 @@ static void server_answer_stats(void *arg, struct session *asker,
 	for (struct client *c = srv->clients; c; c = c->next) {
 		struct session_stats one, *p = n < STATS_MAX_SESSIONS ? &st[n] : &one;
 
+		if (c->session == asker)
+			continue;
 		session_get_stats(c->session, p);
 		out.in_flight += p->in_flight;
 		out.ops_done += p->ops_done;
