@@ -8,18 +8,8 @@
 # message.  Exit 77 (skip) only when the daemon cannot run here.
 set -u
 
-B=${B:-build}
-DAEMON=${SAFERRINGD:-$B/sbin/saferringd}
+. "$(dirname "$0")/common.sh"
 CP=$B/bin/saferring-cp
-
-fail() {
-	echo "FAIL: $*" >&2
-	if [ -n "${tmp:-}" ] && [ -f "$tmp/daemon.log" ]; then
-		echo "---- saferringd log (last 20 lines) ----" >&2
-		tail -n 20 "$tmp/daemon.log" >&2
-	fi
-	exit 1
-}
 
 for f in "$DAEMON" "$CP"; do
 	[ -x "$f" ] || fail "$f is missing (build it first: make all)"
@@ -28,23 +18,14 @@ done
 tmp=$(mktemp -d /tmp/saferring-cp-test.XXXXXX) || fail "mktemp"
 pid=
 cleanup() {
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-		kill -TERM "$pid" 2>/dev/null
-		i=0
-		while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do
-			sleep 0.1; i=$((i + 1))
-		done
-		kill -KILL "$pid" 2>/dev/null
-	fi
+	stop "$pid"
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
-sock=$tmp/sock
 # The built-in policy, spelled out: no /etc/saferring file affects the test.
-cat >"$tmp/saferringd.conf" <<EOF
-[default]
+start_daemon "[default]
 ops = all
 slots = 1024
 slot_size = 1M
@@ -52,26 +33,7 @@ arena = 256M
 fds = 64
 in_flight = 256
 sessions = 64
-max_errors = 64
-EOF
-"$DAEMON" --socket "$sock" --config "$tmp/saferringd.conf" --foreground >"$tmp/daemon.log" 2>&1 &
-pid=$!
-i=0
-while ! { [ -S "$sock" ] && grep -q "listening on" "$tmp/daemon.log"; }; do
-	if ! kill -0 "$pid" 2>/dev/null; then
-		wait "$pid"; rc=$?
-		if [ $rc -eq 1 ] && grep -q "cannot create an io_uring" "$tmp/daemon.log"; then
-			echo "SKIP: saferringd cannot run here: $(grep -m1 'cannot create an io_uring' "$tmp/daemon.log")"
-			pid=
-			exit 77
-		fi
-		pid=
-		fail "saferringd exited with $rc during start-up"
-	fi
-	i=$((i + 1))
-	[ $i -le 100 ] || fail "saferringd did not create $sock within 10 s"
-	sleep 0.1
-done
+max_errors = 64"
 
 # --- byte-identical copy of 64 MiB of random data ------------------------
 head -c $((64 * 1024 * 1024)) /dev/urandom >"$tmp/src" || fail "cannot create source"

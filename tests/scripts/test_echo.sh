@@ -9,20 +9,8 @@
 # when the daemon cannot run here or python3 is missing.
 set -u
 
-B=${B:-build}
-DAEMON=${SAFERRINGD:-$B/sbin/saferringd}
+. "$(dirname "$0")/common.sh"
 ECHO=$B/bin/saferring-echo
-
-fail() {
-	echo "FAIL: $*" >&2
-	for f in daemon.log echo.err; do
-		if [ -n "${tmp:-}" ] && [ -f "$tmp/$f" ]; then
-			echo "---- $f (last 20 lines) ----" >&2
-			tail -n 20 "$tmp/$f" >&2
-		fi
-	done
-	exit 1
-}
 
 for f in "$DAEMON" "$ECHO"; do
 	[ -x "$f" ] || fail "$f is missing (build it first: make all)"
@@ -35,16 +23,6 @@ fi
 tmp=$(mktemp -d /tmp/saferring-echo-test.XXXXXX) || fail "mktemp"
 pid=
 epid=
-stop() { # pid
-	if [ -n "$1" ] && kill -0 "$1" 2>/dev/null; then
-		kill -TERM "$1" 2>/dev/null
-		i=0
-		while kill -0 "$1" 2>/dev/null && [ $i -lt 50 ]; do
-			sleep 0.1; i=$((i + 1))
-		done
-		kill -KILL "$1" 2>/dev/null
-	fi
-}
 cleanup() {
 	stop "$epid"
 	stop "$pid"
@@ -53,10 +31,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
-sock=$tmp/sock
 # Room for a few hundred connections, each with a receive and a send.
-cat >"$tmp/saferringd.conf" <<EOF
-[default]
+start_daemon "[default]
 ops = all
 slots = 1024
 slot_size = 1M
@@ -64,26 +40,7 @@ arena = 256M
 fds = 512
 in_flight = 1024
 sessions = 64
-max_errors = 64
-EOF
-"$DAEMON" --socket "$sock" --config "$tmp/saferringd.conf" --foreground >"$tmp/daemon.log" 2>&1 &
-pid=$!
-i=0
-while ! { [ -S "$sock" ] && grep -q "listening on" "$tmp/daemon.log"; }; do
-	if ! kill -0 "$pid" 2>/dev/null; then
-		wait "$pid"; rc=$?
-		if [ $rc -eq 1 ] && grep -q "cannot create an io_uring" "$tmp/daemon.log"; then
-			echo "SKIP: saferringd cannot run here: $(grep -m1 'cannot create an io_uring' "$tmp/daemon.log")"
-			pid=
-			exit 77
-		fi
-		pid=
-		fail "saferringd exited with $rc during start-up"
-	fi
-	i=$((i + 1))
-	[ $i -le 100 ] || fail "saferringd did not create $sock within 10 s"
-	sleep 0.1
-done
+max_errors = 64"
 
 "$ECHO" --socket "$sock" --port 0 >"$tmp/echo.out" 2>"$tmp/echo.err" &
 epid=$!

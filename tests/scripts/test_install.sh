@@ -63,8 +63,14 @@ int main(int argc, char **argv)
 C
 export PKG_CONFIG_PATH="$p/lib/pkgconfig"
 export PKG_CONFIG_SYSROOT_DIR="$dest"
-# shellcheck disable=SC2046
-cc -o "$work/app" "$work/app.c" $(pkg-config --cflags --libs saferring)
+# A sanitizer build's library (make check-asan) needs its runtime linked
+# into the program first.
+san=
+if objdump -p "$p/lib/libsaferring.so.1.0" | grep -q 'NEEDED.*libasan'; then
+	san="-fsanitize=address,undefined"
+fi
+# shellcheck disable=SC2046,SC2086
+cc $san -o "$work/app" "$work/app.c" $(pkg-config --cflags --libs saferring)
 echo "ok: built with: pkg-config --cflags --libs saferring"
 "$p/sbin/saferringd" --foreground --socket "$work/sock" 2>"$work/d.log" &
 pid=$!
