@@ -124,6 +124,7 @@ struct session {
 	int stash_fd;
 
 	bool shutting_down; /* session_shutdown(): close once all is sent */
+	bool recancel;      /* an operation ended while cancelling */
 	uint64_t ops_done, ops_refused;
 	uint64_t bytes_read, bytes_written;
 	uint64_t refusals[SR_STATUS__COUNT];
@@ -239,6 +240,23 @@ bool session_drained(const struct session *s)
 	return s->phase == PHASE_CLOSING && s->in_flight == 0;
 }
 
+/*
+ * Cancel everything in flight.  Called again whenever an operation
+ * completes while the session is ending: a completed chain member may
+ * have started its successor (a hard link runs it whatever the result),
+ * which the earlier cancel could not reach.
+ */
+static void session_cancel_all(struct session *s)
+{
+	int r = ring_driver_cancel_all(&s->ring);
+
+	if (r == 0)
+		r = ring_driver_submit(&s->ring);
+	if (r < 0)
+		log_warn("session %llu: cancel failed: %s; waiting for %u operations",
+			 (unsigned long long)s->id, strerror(-r), s->in_flight);
+}
+
 void session_close(struct session *s, const char *reason)
 {
 	if (s->phase == PHASE_CLOSING)
@@ -264,12 +282,7 @@ void session_close(struct session *s, const char *reason)
 	/* The ring keeps running until every CQE is back: only then may the
 	 * arena and the files go (session_drained).  Multishot operations
 	 * and timeouts end only when cancelled. */
-	int r = ring_driver_cancel_all(&s->ring);
-	if (r == 0)
-		r = ring_driver_submit(&s->ring);
-	if (r < 0)
-		log_warn("session %llu: cancel failed: %s; waiting for %u operations",
-			 (unsigned long long)s->id, strerror(-r), s->in_flight);
+	session_cancel_all(s);
 }
 
 void session_get_stats(const struct session *s, struct session_stats *st)
@@ -310,14 +323,8 @@ void session_shutdown(struct session *s)
 		return;
 	}
 	s->shutting_down = true;
-	if (s->in_flight) {
-		int r = ring_driver_cancel_all(&s->ring);
-		if (r == 0)
-			r = ring_driver_submit(&s->ring);
-		if (r < 0)
-			log_warn("session %llu: cancel failed: %s",
-				 (unsigned long long)s->id, strerror(-r));
-	}
+	if (s->in_flight)
+		session_cancel_all(s);
 	session_finish_shutdown(s);
 }
 
@@ -1188,6 +1195,9 @@ static void session_progress(struct session *s)
 		ring_driver_reap(&s->ring, session_on_cqe, s);
 		/* Cancels queued while reaping (multishot accepts over quota). */
 		session_submit_queued(s);
+		if (s->recancel && s->in_flight)
+			session_cancel_all(s);
+		s->recancel = false;
 	}
 	session_flush(s);
 }
@@ -1370,6 +1380,8 @@ static void session_on_cqe(void *arg, uint64_t user_data, int32_t res,
 	rec->live = false;
 	s->free_ops[s->free_count++] = idx;
 	s->in_flight--;
+	if (s->phase == PHASE_CLOSING || s->shutting_down)
+		s->recancel = true;
 	s->ops_done++;
 	if (s->phase != PHASE_CLOSING)
 		session_queue_completion(s, &pc);
