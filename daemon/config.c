@@ -6,13 +6,13 @@
  *
  *	# a comment runs from '#' to the end of the line
  *	[default]               # everyone without a more specific section
- *	ops = nop read write fsync
+ *	ops = all
  *	slots = 1024            # most slots a session may have
  *	slot_size = 1M          # largest slot; a multiple of 4K
- *	arena = 256M            # most bytes of all of a session's slots
- *	fds = 64                # registered files per session
- *	in_flight = 256         # operations in the kernel per session
- *	sessions = 64           # sessions one uid may hold at once (0: none)
+ *	arena = 64M             # most bytes of all of a session's slots
+ *	fds = 512               # registered files per session
+ *	in_flight = 1024        # operations in the kernel per session
+ *	sessions = 16           # sessions one uid may hold at once (0: none)
  *	max_errors = 64         # refused requests before a session ends
  *	control = 0             # 1: may read statistics (saferringctl);
  *	                        # root always may

@@ -50,14 +50,16 @@ void policy_default(struct policy *p)
 		.max_slot_count = 1024,
 		.default_slot_size = 64 * 1024,
 		.max_slot_size = 1024 * 1024,
-		.max_arena_bytes = 256ULL * 1024 * 1024,
+		/* Arenas are pinned memory: 16 sessions of 64 MiB bound one uid
+		 * to 1 GiB, and a Hello to a short stall while it is pinned. */
+		.max_arena_bytes = 64ULL * 1024 * 1024,
 		/* Enough for a server with a few hundred connections, each
 		 * with a receive and a send in flight. */
 		.max_fds = 512,
 		.max_in_flight = 1024,
 		.allowed_ops = (1ULL << SR_OP__COUNT) - 1,
 		.max_errors = 64,
-		.max_sessions = 64,
+		.max_sessions = 16,
 	};
 }
 
