@@ -5,6 +5,8 @@
 #   make run        deps + build + saferringd in the foreground
 #   make check      deps + build + every test
 #   make check-asan the same under AddressSanitizer + UBSan
+#   make fuzz       the libFuzzer harnesses, FUZZ_SECONDS=N each (60)
+#   make check-valgrind  the end-to-end tests with saferringd under valgrind
 
 VERSION      := 0.1.0
 SO_MAJOR     := 1
@@ -166,8 +168,63 @@ $(BENCH): $(call obj,$(BENCH_SRC)) $(LIB_A)
 	  $(CLIENT_LIBS) -lpthread -lm
 # ---- end bench ---------------------------------------------------------
 
+# ---- fuzz and valgrind (owned by tests/fuzz/, tests/scripts/) ----------
+# make fuzz [FUZZ_SECONDS=N]: clang's libFuzzer harnesses in tests/fuzz/,
+# built with ASan+UBSan into build-fuzz/, each run N seconds (default 60)
+# from the committed seeds in tests/fuzz/corpus/; fails on any crash,
+# leak or sanitizer report.  make fuzz-corpus rewrites those seeds.
+# make check-valgrind: the end-to-end tests against a saferringd running
+# under valgrind memcheck (tests/scripts/valgrind-daemon.sh); make check
+# runs the same through tests/scripts/test_valgrind.sh (about 90 s).
+FUZZ_PACKAGES     := clang libclang-rt-14-dev
+VALGRIND_PACKAGES := valgrind
+FUZZ_B            := build-fuzz
+FUZZ_SECONDS      ?= 60
+FUZZ_SAN          := -fsanitize=fuzzer-no-link,address,undefined \
+                     -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_PURE_SRC     := daemon/validator.c daemon/slot_table.c daemon/fd_registry.c
+FUZZ_REQUEST_SRC  := tests/fuzz/fuzz_request.c $(FUZZ_PURE_SRC)
+FUZZ_SESSION_SRC  := tests/fuzz/fuzz_session.c tests/fuzz/fake_ring.c \
+                     tests/fuzz/quiet_log.c daemon/session.c daemon/arena.c \
+                     daemon/policy.c $(FUZZ_PURE_SRC)
+FUZZERS           := $(B)/fuzz/fuzz_request $(B)/fuzz/fuzz_session
+
+.PHONY: fuzz fuzz-build fuzz-run fuzz-corpus check-valgrind
+
+fuzz: deps
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(FUZZ_PACKAGES)"
+	@$(MAKE) --no-print-directory B=$(FUZZ_B) CC=clang SAN="$(FUZZ_SAN)" \
+	  CFLAGS="-O1 -g" fuzz-run
+
+fuzz-build: $(FUZZERS)
+
+fuzz-run: fuzz-build
+	@B=$(B) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run-fuzz.sh $(FUZZERS)
+
+$(B)/fuzz/fuzz_request: $(call obj,$(FUZZ_REQUEST_SRC)) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ -lprotobuf-c
+
+$(B)/fuzz/fuzz_session: $(call obj,$(FUZZ_SESSION_SRC)) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ -lprotobuf-c
+
+fuzz-corpus: $(B)/fuzz/gen_corpus
+	rm -rf tests/fuzz/corpus
+	$(B)/fuzz/gen_corpus tests/fuzz/corpus
+
+$(B)/fuzz/gen_corpus: $(call obj,tests/fuzz/gen_corpus.c $(PROTO_C))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lprotobuf-c
+
+check-valgrind: deps
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(VALGRIND_PACKAGES)"
+	@$(MAKE) --no-print-directory all
+	@B=$(B) tests/scripts/valgrind-daemon.sh $(E2E_TESTS)
+# ---- end fuzz and valgrind ---------------------------------------------
+
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
 

@@ -27,8 +27,13 @@
 #include "saferring.pb-c.h"
 #include "wire.h"
 
-/* Longest any single wait of the harness lasts before the test fails. */
-#define HD_TIMEOUT_MS 5000
+/* Longest any single wait of the harness lasts before the test fails:
+ * 5 s, times $SAFERRING_TIMEOUT_SCALE (an integer, default 1) for a
+ * daemon slowed down on purpose (valgrind). */
+#define HD_TIMEOUT_MS (hd_timeout_ms())
+int hd_timeout_ms(void);
+/* $SAFERRING_TIMEOUT_SCALE, at least 1; hd_watchdog() applies it too. */
+unsigned hd_timeout_scale(void);
 
 /* ------------------------------------------------------------------ */
 /* The daemon under test. */
@@ -82,9 +87,10 @@ int hd_wait_fd_count(pid_t pid, int want, int timeout_ms);
 int hd_settled_fd_count(pid_t pid);
 /* VmRSS of @pid in KiB (-errno on failure). */
 long hd_rss_kib(pid_t pid);
-/* How much the daemon's RSS may grow in a test: @kib, or four times that
- * when the daemon runs under AddressSanitizer (its quarantine keeps freed
- * memory for a while). */
+/* How much the daemon's RSS may grow in a test: @kib; under
+ * AddressSanitizer four times that plus its quarantine (256 MiB of freed
+ * memory kept a while; LeakSanitizer finds leaks there); under valgrind
+ * @kib plus 64 MiB (its freed-block queue holds 20 MB, shadowed). */
 long hd_rss_allowance_kib(pid_t pid, long kib);
 /* Poll (bounded) until VmRSS < @limit_kib: a session's descriptors go a
  * moment before its arena is unmapped.  Returns the last value seen. */
@@ -163,6 +169,9 @@ struct rc *rc_connect(const char *path);
 /* Send Hello{1, count?, size?} (0 = absent) and take the Welcome: maps
  * the arena, sets up generation tracking.  Asserts success. */
 void rc_hello(struct rc *c, uint32_t slot_count, uint32_t slot_size);
+/* The same, keeping the arena memfd the Welcome carried: returned, the
+ * caller closes it. */
+int rc_hello_memfd(struct rc *c, uint32_t slot_count, uint32_t slot_size);
 /* rc_connect + rc_hello(0, 0). */
 struct rc *rc_open(const char *path);
 void rc_close(struct rc *c);
