@@ -182,7 +182,8 @@ FUZZ_B            := build-fuzz
 FUZZ_SECONDS      ?= 60
 FUZZ_SAN          := -fsanitize=fuzzer-no-link,address,undefined \
                      -fno-sanitize-recover=all -fno-omit-frame-pointer
-FUZZ_PURE_SRC     := daemon/validator.c daemon/slot_table.c daemon/fd_registry.c
+FUZZ_PURE_SRC     := daemon/validator.c daemon/slot_table.c daemon/fd_registry.c \
+                     daemon/request.c
 FUZZ_REQUEST_SRC  := tests/fuzz/fuzz_request.c $(FUZZ_PURE_SRC)
 FUZZ_SESSION_SRC  := tests/fuzz/fuzz_session.c tests/fuzz/fake_ring.c \
                      tests/fuzz/quiet_log.c daemon/session.c daemon/arena.c \

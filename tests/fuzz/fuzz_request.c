@@ -35,6 +35,7 @@
 #include "saferring.h"
 #include "saferring.pb-c.h"
 #include "slot_table.h"
+#include "request.h"
 #include "validator.h"
 #include "wire.h"
 
@@ -167,52 +168,6 @@ static void build_state(struct state *st, struct input *in)
 			break;
 		}
 		}
-	}
-}
-
-/* As session.c's op_request_from_wire (static there). */
-static void from_wire(const Saferring__Op *op, struct op_request *req)
-{
-	memset(req, 0, sizeof(*req));
-	req->tag = op->tag;
-	req->opcode = op->opcode;
-	req->flags = op->has_flags ? op->flags : 0;
-	req->link = op->has_link ? op->link : 0;
-	req->has_file_offset = op->has_file_offset;
-	req->file_offset = op->file_offset;
-	req->has_length = op->has_length;
-	req->length = op->length;
-	req->has_timeout = op->has_timeout_ns;
-	req->timeout_ns = op->timeout_ns;
-	req->has_target = op->has_target;
-	req->target = op->target;
-	req->has_msg_flags = op->has_msg_flags;
-	req->msg_flags = op->msg_flags;
-	if (op->fd) {
-		req->has_fd = true;
-		req->fd_index = op->fd->index;
-		req->fd_generation = op->fd->generation;
-	}
-	if (op->slot) {
-		req->has_slot = true;
-		req->slot_index = op->slot->index;
-		req->slot_generation = op->slot->generation;
-		req->slot_offset = op->slot->offset;
-		req->slot_length = op->slot->length;
-	}
-	req->n_iov = op->n_iov > UINT32_MAX ? UINT32_MAX : (uint32_t)op->n_iov;
-	for (size_t i = 0; i < op->n_iov && i < VALIDATOR_MAX_IOV; i++)
-		req->iov[i] = (struct op_slot_ref){
-			.index = op->iov[i]->index,
-			.generation = op->iov[i]->generation,
-			.offset = op->iov[i]->offset,
-			.length = op->iov[i]->length,
-		};
-	if (op->has_addr) {
-		req->has_addr = true;
-		req->addr_len = op->addr.len > UINT32_MAX ? UINT32_MAX :
-				(uint32_t)op->addr.len;
-		req->addr = op->addr.data;
 	}
 }
 
@@ -432,7 +387,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t n = req->submit->n_ops;
 
 		for (size_t i = 0; i < n; i++)
-			from_wire(req->submit->ops[i], &reqs[i]);
+			request_from_wire(req->submit->ops[i], &reqs[i]);
 		for (size_t first = 0; first < n;) {
 			size_t last = first;
 
