@@ -14,6 +14,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -356,6 +357,7 @@ static void server_accept(struct server *srv)
 static void server_reap_dead(struct server *srv)
 {
 	struct client *c = srv->clients;
+	bool freed = false;
 
 	while (c) {
 		struct client *next = c->next;
@@ -376,9 +378,14 @@ static void server_reap_dead(struct server *srv)
 			srv->sessions--;
 			/* A descriptor came free: try accepting again. */
 			accept_resume(srv);
+			freed = true;
 		}
 		c = next;
 	}
+	/* glibc keeps freed heap for reuse; once idle, give it back, so the
+	 * daemon's memory returns to its baseline after a load. */
+	if (freed && !srv->sessions)
+		malloc_trim(0);
 }
 
 static void server_stop(struct server *srv)
