@@ -57,3 +57,20 @@ start_daemon() {
 		sleep 0.1
 	done
 }
+
+# stop_daemon_clean: SIGTERM the daemon started by start_daemon; fail
+# unless it exits 0 within 5 s.
+stop_daemon_clean() {
+	kill -TERM "$pid"
+	i=0
+	while kill -0 "$pid" 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -le 50 ] || fail "saferringd did not exit within 5 s of SIGTERM"
+		sleep 0.1
+	done
+	wait "$pid"
+	rc=$?
+	pid=
+	[ $rc -eq 0 ] || fail "saferringd exited $rc on SIGTERM"
+	echo "ok: saferringd exited 0 on SIGTERM"
+}

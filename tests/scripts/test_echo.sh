@@ -124,16 +124,5 @@ kill -0 "$epid" 2>/dev/null || fail "saferring-echo died"
 kill -0 "$pid" 2>/dev/null || fail "saferringd died"
 stop "$epid"
 epid=
-kill -TERM "$pid"
-i=0
-while kill -0 "$pid" 2>/dev/null; do
-	i=$((i + 1))
-	[ $i -le 50 ] || fail "saferringd did not exit within 5 s of SIGTERM"
-	sleep 0.1
-done
-wait "$pid"
-rc=$?
-pid=
-[ $rc -eq 0 ] || fail "saferringd exited $rc on SIGTERM"
-echo "ok: saferringd exited 0 on SIGTERM"
+stop_daemon_clean
 exit 0
