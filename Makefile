@@ -62,6 +62,10 @@ E2E_TESTS    := $(patsubst tests/e2e/%.c,$(B)/tests/%,$(E2E_SRC))
 
 .PHONY: all deps run check check-asan check-run clean
 .DEFAULT_GOAL := all
+# Object files reached only through pattern rules would count as
+# intermediate and be deleted after each build, so every make would
+# compile everything again.  Keep every target.
+.SECONDARY:
 
 all: $(SAFERRINGD) $(LIB_SO) $(LIB_A) $(EXAMPLES) $(TOOLS) $(UNIT_TESTS) $(E2E_TESTS)
 

@@ -18,6 +18,7 @@
  * (PR_SET_PDEATHSIG) and is reaped.
  */
 #include "../lib/harness.h"
+#include "../lib/child.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -190,8 +191,7 @@ static void test_connect_storm(void **state)
 	(void)state;
 	assert_true(base > 0 && rss0 > 0);
 	for (unsigned i = 0; i < PROCS; i++) {
-		fflush(NULL);
-		pids[i] = fork();
+		pids[i] = test_fork();
 		assert_true(pids[i] >= 0);
 		if (pids[i] == 0)
 			stormer(i);
@@ -240,8 +240,7 @@ static int other_uid_roundtrip(void)
 	pid_t p;
 	int status;
 
-	fflush(NULL);
-	p = fork();
+	p = test_fork();
 	assert_true(p >= 0);
 	if (p == 0) {
 		struct sr_client *c;

@@ -9,6 +9,7 @@
  * within a few MiB), and keep serving an honest client.
  */
 #include "../lib/harness.h"
+#include "../lib/child.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -120,8 +121,7 @@ static void test_killed_clients(void **state)
 
 		assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
 		assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
-		fflush(NULL);
-		pid = fork();
+		pid = test_fork();
 		assert_true(pid >= 0);
 		if (pid == 0) {
 			close(ready[0]);
@@ -200,8 +200,7 @@ static void test_killed_other_states(void **state)
 			while (write(pfd[1], fill, sizeof(fill)) > 0)
 				;
 		}
-		fflush(NULL);
-		pid = fork();
+		pid = test_fork();
 		assert_true(pid >= 0);
 		if (pid == 0) {
 			struct sr_client *c;

@@ -22,6 +22,7 @@
  * leave a client process behind: all die with the test and are reaped.
  */
 #include "../lib/harness.h"
+#include "../lib/child.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -296,7 +297,7 @@ static void run_load(int file_fd, int base_fds, long rss_base,
 	assert_int_equal(pipe2(vready, O_CLOEXEC), 0);
 	fflush(NULL);
 	for (unsigned v = 0; v < VICTIMS; v++) {
-		victims[v] = fork();
+		victims[v] = test_fork();
 		assert_true(victims[v] >= 0);
 		if (victims[v] == 0)
 			victim(file_fd, vready[1]);
@@ -307,7 +308,7 @@ static void run_load(int file_fd, int base_fds, long rss_base,
 	hd_sleep_ms((int)(rng() % 20));
 	kill(victims[1], SIGKILL);
 	for (unsigned w = 0; w < WORKERS; w++) {
-		workers[w] = fork();
+		workers[w] = test_fork();
 		assert_true(workers[w] >= 0);
 		if (workers[w] == 0)
 			worker(w, file_fd, ready[1], go[0], reports[1]);

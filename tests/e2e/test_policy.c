@@ -16,6 +16,7 @@
  * non-root effective ids between tests (see teardown).
  */
 #include "../lib/harness.h"
+#include "../lib/child.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -436,8 +437,7 @@ static int cp_as(uid_t uid, const char *src, const char *dst, char *err,
 
 	bin_path("saferring-cp", cp, sizeof(cp));
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-	fflush(NULL);
-	pid = fork();
+	pid = test_fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		dup2(p[1], STDERR_FILENO);

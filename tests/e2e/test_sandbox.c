@@ -4,16 +4,17 @@
  *
  * sr_sandbox_deny_io_uring() must make io_uring_setup, io_uring_enter and
  * io_uring_register fail with EPERM in the caller, its other threads, its
- * children and whatever they exec (also through the 32-bit ABI on
- * x86-64), and change nothing else.  saferring-run must do the same for
- * the program it starts, export SAFERRING_SOCKET, and fail clearly; a
- * program under it cannot set up a ring yet saferring-cp under it copies
- * a file through the daemon.
+ * children and whatever they exec, and change nothing else (the 32-bit
+ * ABI on x86-64 is test_sandbox_compat's).  saferring-run must do the
+ * same for the program it starts, export SAFERRING_SOCKET, and fail
+ * clearly; a program under it cannot set up a ring yet saferring-cp under
+ * it copies a file through the daemon.
  *
  * Each probe runs in a child process: the filter can never be removed,
  * and this test program itself must keep io_uring.
  */
 #include "../lib/harness.h"
+#include "../lib/child.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -67,7 +68,7 @@ static int probe_with_child(void)
 
 	if (r != PROBE_DENIED)
 		return r;
-	pid = fork();
+	pid = test_fork();
 	if (pid < 0)
 		return PROBE_OTHER;
 	if (pid == 0)
@@ -82,8 +83,7 @@ static int run_child(int (*fn)(void))
 	int status;
 	pid_t pid;
 
-	fflush(NULL);
-	pid = fork();
+	pid = test_fork();
 	assert_true(pid >= 0);
 	if (pid == 0)
 		_exit(fn());
@@ -179,48 +179,6 @@ static void test_exec(void **state)
 	assert_int_equal(run_child(child_exec), PROBE_DENIED);
 }
 
-#if defined(__x86_64__)
-/* io_uring_setup through the i386 ABI (int 0x80, number 425). */
-static long setup_int80(void)
-{
-	long ret;
-
-	__asm__ volatile("int $0x80"
-			 : "=a"(ret)
-			 : "a"(425L), "b"(2L), "c"(0L)
-			 : "memory");
-	return ret;
-}
-
-static int child_compat(void)
-{
-	long before = setup_int80(), after;
-
-	/* Without the filter: -EFAULT (NULL params) or, where the kernel
-	 * has no 32-bit emulation, -ENOSYS. */
-	if (before != -EFAULT && before != -ENOSYS) {
-		fprintf(stderr, "int 0x80 io_uring_setup before: %ld\n", before);
-		return 50;
-	}
-	if (sr_sandbox_deny_io_uring() != 0)
-		return 51;
-	after = setup_int80();
-	if (before == -ENOSYS)
-		return after == -ENOSYS || after == -EPERM ? 0 : 52;
-	if (after != -EPERM) {
-		fprintf(stderr, "int 0x80 io_uring_setup after: %ld\n", after);
-		return 53;
-	}
-	return 0;
-}
-
-static void test_compat_abi(void **state)
-{
-	(void)state;
-	assert_int_equal(run_child(child_compat), 0);
-}
-#endif
-
 static void bin_path(const char *name, char *buf, size_t len)
 {
 	char dir[PATH_MAX];
@@ -243,8 +201,7 @@ static int run_capture(char *const argv[], char *out, size_t len)
 	pid_t pid;
 
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-	fflush(NULL);
-	pid = fork();
+	pid = test_fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		dup2(p[1], STDOUT_FILENO);
@@ -372,9 +329,6 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_in_process),
 		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_exec),
-#if defined(__x86_64__)
-		cmocka_unit_test(test_compat_abi),
-#endif
 		cmocka_unit_test(test_run_probe),
 		cmocka_unit_test(test_run_env),
 		cmocka_unit_test(test_run_errors),

@@ -4,6 +4,7 @@
  * measuring and stopping a real saferringd, and the raw protocol client.
  */
 #include "harness.h"
+#include "child.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -288,7 +289,7 @@ void hd_start_config(struct hd_daemon *d, const char *config)
 		exit(1);
 	}
 	fflush(NULL);
-	d->pid = fork();
+	d->pid = test_fork();
 	if (d->pid < 0) {
 		fprintf(stderr, "harness: fork: %s\n", strerror(errno));
 		exit(1);
@@ -435,9 +436,19 @@ int hd_run_tests(const char *name, const struct CMUnitTest *tests, size_t n,
 {
 	int failed;
 
+	pid_t runner = getpid();
+
 	hd_watchdog(seconds);
 	hd_start(&hd);
 	failed = _cmocka_run_group_tests(name, tests, n, NULL, NULL);
+	/* A forked child that came back here instead of leaving with
+	 * _exit() must not tear down the daemon its parent still uses. */
+	if (getpid() != runner) {
+		fprintf(stderr, "harness: FAIL: a test child (pid %d) returned "
+			"into the test runner; use test_fork() and _exit()\n",
+			(int)getpid());
+		_exit(1);
+	}
 	if (failed)
 		hd_print_log_tail(&hd, 30);
 	if (hd_stop(&hd) < 0)

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "confine.h"
+#include "../lib/child.h"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define FILTER_KILLS 0
@@ -44,8 +45,7 @@ static int in_confined_child(int (*fn)(void))
 	int status;
 	pid_t pid;
 
-	fflush(NULL);
-	pid = fork();
+	pid = test_fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		int r = confine_install();
@@ -253,8 +253,7 @@ static void test_status(void **state)
 
 	(void)state;
 	assert_int_equal(pipe(p), 0);
-	fflush(NULL);
-	pid = fork();
+	pid = test_fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		char c;
