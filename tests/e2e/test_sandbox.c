@@ -8,7 +8,10 @@
  * ABI on x86-64 is test_sandbox_compat's).  saferring-run must do the
  * same for the program it starts, export SAFERRING_SOCKET, and fail
  * clearly; a program under it cannot set up a ring yet saferring-cp under
- * it copies a file through the daemon.
+ * it copies a file through the daemon.  Nor may the program inherit a
+ * ring (an SQPOLL ring needs no system call at all): saferring-run closes
+ * every io_uring descriptor it was given, says so, and refuses to run
+ * anything when it cannot tell (no procfs at /proc).
  *
  * Each probe runs in a child process: the filter can never be removed,
  * and this test program itself must keep io_uring.
@@ -16,6 +19,7 @@
 #include "../lib/harness.h"
 #include "../lib/child.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -24,7 +28,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -192,8 +200,14 @@ static void bin_path(const char *name, char *buf, size_t len)
 		fail_msg("path too long");
 }
 
-/* Run argv (NULL-terminated) with stdout+stderr captured; exit status. */
-static int run_capture(char *const argv[], char *out, size_t len)
+/* Exit status of a run_capture_in() child whose @setup could not be done
+ * here (not permitted): the test is skipped. */
+#define SETUP_SKIP 77
+
+/* Run argv (NULL-terminated) with stdout+stderr captured, after @setup
+ * (unless NULL) in the child; exit status. */
+static int run_capture_in(void (*setup)(void), char *const argv[], char *out,
+			  size_t len)
 {
 	int p[2], status;
 	size_t got = 0;
@@ -206,6 +220,8 @@ static int run_capture(char *const argv[], char *out, size_t len)
 	if (pid == 0) {
 		dup2(p[1], STDOUT_FILENO);
 		dup2(p[1], STDERR_FILENO);
+		if (setup)
+			setup();
 		execv(argv[0], argv);
 		_exit(99);
 	}
@@ -218,6 +234,11 @@ static int run_capture(char *const argv[], char *out, size_t len)
 	if (!WIFEXITED(status))
 		fail_msg("%s died with signal %d", argv[0], WTERMSIG(status));
 	return WEXITSTATUS(status);
+}
+
+static int run_capture(char *const argv[], char *out, size_t len)
+{
+	return run_capture_in(NULL, argv, out, len);
 }
 
 static void test_run_probe(void **state)
@@ -292,6 +313,261 @@ static void test_run_errors(void **state)
 	}
 }
 
+/* --check-inherited exit codes. */
+#define CHECK_OK 0
+#define CHECK_USAGE 50
+#define CHECK_STILL_OPEN 51  /* a descriptor that should be closed is open */
+#define CHECK_GONE 52        /* a keep=N descriptor was closed */
+#define CHECK_RING 53        /* some descriptor is an io_uring */
+#define CHECK_NO_PROC 54
+
+static bool fd_is_ring(const char *dir, const char *name)
+{
+	char path[PATH_MAX], link[256];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return false;
+	link[n] = '\0';
+	return strcmp(link, "anon_inode:[io_uring]") == 0;
+}
+
+/*
+ * Helper mode, run under saferring-run:  --check-inherited ARG...  where
+ * ARG N names a descriptor that must be closed, keep=N one that must be
+ * open (and is no ring).  Then no descriptor at all may be an io_uring.
+ * The descriptors are checked first, before this process opens anything
+ * that could take a freed number.
+ */
+static int check_inherited(int argc, char **argv)
+{
+	char name[32];
+	struct dirent *e;
+	int r = CHECK_OK;
+	DIR *dir;
+
+	for (int i = 0; i < argc; i++) {
+		bool keep = strncmp(argv[i], "keep=", 5) == 0;
+		const char *num = argv[i] + (keep ? 5 : 0);
+		char *end;
+		long fd = strtol(num, &end, 10);
+
+		if (end == num || *end || fd < 0 || fd > INT_MAX)
+			return CHECK_USAGE;
+		errno = 0;
+		if (!keep && (fcntl((int)fd, F_GETFD) != -1 || errno != EBADF)) {
+			fprintf(stderr, "check-inherited: descriptor %ld is "
+				"open\n", fd);
+			r = CHECK_STILL_OPEN;
+		}
+		if (keep && fcntl((int)fd, F_GETFD) == -1) {
+			fprintf(stderr, "check-inherited: descriptor %ld is "
+				"closed: %s\n", fd, strerror(errno));
+			return CHECK_GONE;
+		}
+		snprintf(name, sizeof(name), "%ld", fd);
+		if (keep && fd_is_ring("/proc/self/fd", name))
+			return CHECK_USAGE;
+	}
+	dir = opendir("/proc/self/fd");
+	if (!dir)
+		return CHECK_NO_PROC;
+	while ((e = readdir(dir))) {
+		if (e->d_name[0] != '.' && fd_is_ring("/proc/self/fd", e->d_name)) {
+			fprintf(stderr, "check-inherited: descriptor %s is an "
+				"io_uring\n", e->d_name);
+			if (r == CHECK_OK)
+				r = CHECK_RING;
+		}
+	}
+	closedir(dir);
+	return r;
+}
+
+static int ring_setup(unsigned flags)
+{
+	struct io_uring_params p;
+
+	memset(&p, 0, sizeof(p));
+	p.flags = flags;
+	p.sq_thread_idle = 100; /* ms */
+	return (int)syscall(__NR_io_uring_setup, 4, &p);
+}
+
+/* @fd is listed, as a number, in saferring-run's notice @out. */
+static bool notice_names(const char *out, int fd)
+{
+	static const char notice[] = "closed inherited io_uring descriptor";
+	const char *p = strstr(out, notice);
+	const char *stop = p ? strchr(p, '(') : NULL;
+
+	if (!p || !stop)
+		return false;
+	p += strlen(notice); /* then "s 3, 4 (" or " 3 (" */
+	while (p < stop) {
+		char *end;
+		long v;
+
+		p += strspn(p, " ,s");
+		v = strtol(p, &end, 10);
+		if (end == p)
+			break;
+		if (v == fd)
+			return true;
+		p = end;
+	}
+	return false;
+}
+
+/*
+ * A ring left open without O_CLOEXEC must not reach the program: an
+ * SQPOLL ring's kernel thread takes work from the mapped submission queue
+ * with no system call, so the seccomp filter alone cannot stop it.
+ */
+static void test_run_inherited_rings(void **state)
+{
+	char run[PATH_MAX + 64], out[2048], direct[2048];
+	char a_sq[32], a_plain[32], a_keep[32];
+	int sq, plain, efd, r_direct, r_run, err;
+	bool named;
+
+	(void)state;
+	bin_path("saferring-run", run, sizeof(run));
+	plain = ring_setup(0);
+	if (plain < 0) {
+		print_message("io_uring_setup: %s; cannot test inherited "
+			      "rings here\n", strerror(errno));
+		skip();
+	}
+	sq = ring_setup(IORING_SETUP_SQPOLL);
+	err = errno;
+	if (sq < 0)
+		print_message("SQPOLL ring: %s; testing with the plain ring "
+			      "only\n", strerror(err));
+	efd = eventfd(0, 0); /* another anonymous inode, to be left alone */
+	assert_true(efd >= 0);
+	/* Inherited across execve, as a careless parent would leave them. */
+	assert_int_equal(fcntl(plain, F_SETFD, 0), 0);
+	if (sq >= 0)
+		assert_int_equal(fcntl(sq, F_SETFD, 0), 0);
+	snprintf(a_plain, sizeof(a_plain), "%d", plain);
+	snprintf(a_sq, sizeof(a_sq), "%d", sq);
+	snprintf(a_keep, sizeof(a_keep), "keep=%d", efd);
+	{
+		/* Without saferring-run the helper does see them. */
+		char *argv[] = { self_exe, "--check-inherited", a_plain, a_keep,
+				 sq >= 0 ? a_sq : NULL, NULL };
+
+		r_direct = run_capture(argv, direct, sizeof(direct));
+	}
+	{
+		char *argv[] = { run, "--", self_exe, "--check-inherited",
+				 a_plain, a_keep, sq >= 0 ? a_sq : NULL, NULL };
+
+		r_run = run_capture(argv, out, sizeof(out));
+	}
+	named = notice_names(out, plain) && (sq < 0 || notice_names(out, sq));
+	/* Not leaked into later tests' children, whatever happened. */
+	close(plain);
+	if (sq >= 0)
+		close(sq);
+	close(efd);
+	if (r_direct != CHECK_STILL_OPEN)
+		fail_msg("helper did not see the rings without saferring-run: "
+			 "exit %d: %s", r_direct, direct);
+	if (r_run != CHECK_OK)
+		fail_msg("program under saferring-run: exit %d: %s", r_run, out);
+	if (!named)
+		fail_msg("saferring-run did not name descriptors %d and %d as "
+			 "closed: %s", plain, sq, out);
+}
+
+static bool write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	ok = write(fd, text, strlen(text)) == (ssize_t)strlen(text);
+	close(fd);
+	return ok;
+}
+
+/* In a private mount namespace (in a user namespace of its own when not
+ * privileged), a tmpfs over /proc, with a fake /proc/self/fd when @fake. */
+static void hide_proc(bool fake)
+{
+	char map[64];
+	uid_t uid = getuid();
+	gid_t gid = getgid();
+
+	if (unshare(CLONE_NEWNS) < 0) {
+		if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
+			_exit(SETUP_SKIP);
+		/* Mapped, so that files can be made on the tmpfs. */
+		snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)uid,
+			 (unsigned)uid);
+		if (!write_file("/proc/self/uid_map", map))
+			_exit(SETUP_SKIP);
+		snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)gid,
+			 (unsigned)gid);
+		if (!write_file("/proc/self/setgroups", "deny") ||
+		    !write_file("/proc/self/gid_map", map))
+			_exit(SETUP_SKIP);
+	}
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount("none", "/proc", "tmpfs", 0, "mode=0755") < 0)
+		_exit(SETUP_SKIP);
+	if (fake && (mkdir("/proc/self", 0755) < 0 ||
+		     mkdir("/proc/self/fd", 0755) < 0))
+		_exit(SETUP_SKIP);
+}
+
+static void hide_proc_empty(void)
+{
+	hide_proc(false);
+}
+
+static void hide_proc_fake(void)
+{
+	hide_proc(true);
+}
+
+/* Without /proc the check cannot be made: fail closed. */
+static void test_run_no_proc(void **state)
+{
+	char run[PATH_MAX + 64], out[1024];
+	char *argv[] = { NULL, "--", NULL, "--probe", NULL };
+	int r;
+
+	(void)state;
+	bin_path("saferring-run", run, sizeof(run));
+	argv[0] = run;
+	argv[2] = self_exe;
+	r = run_capture_in(hide_proc_empty, argv, out, sizeof(out));
+	if (r == SETUP_SKIP) {
+		print_message("cannot mount over /proc here; not tested\n");
+		skip();
+	}
+	if (r != 125)
+		fail_msg("saferring-run without /proc: exit %d: %s", r, out);
+	assert_non_null(strstr(out, "cannot check for inherited io_uring"));
+	assert_non_null(strstr(out, "is /proc mounted?"));
+	assert_non_null(strstr(out, "not running"));
+	/* Something else that merely looks like it will not do either. */
+	r = run_capture_in(hide_proc_fake, argv, out, sizeof(out));
+	if (r == SETUP_SKIP) {
+		print_message("cannot make a fake /proc here; not tested\n");
+		skip();
+	}
+	if (r != 125)
+		fail_msg("saferring-run with a fake /proc: exit %d: %s", r, out);
+	assert_non_null(strstr(out, "not procfs"));
+}
+
 /* The point of it all: no ring of its own, yet I/O through the daemon. */
 static void test_run_cp(void **state)
 {
@@ -332,6 +608,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_run_probe),
 		cmocka_unit_test(test_run_env),
 		cmocka_unit_test(test_run_errors),
+		cmocka_unit_test(test_run_inherited_rings),
+		cmocka_unit_test(test_run_no_proc),
 		cmocka_unit_test(test_run_cp),
 	};
 	ssize_t n;
@@ -339,6 +617,8 @@ int main(int argc, char **argv)
 	/* Helper modes, run by the tests above in sandboxed processes. */
 	if (argc == 2 && strcmp(argv[1], "--probe") == 0)
 		return probe_with_child();
+	if (argc >= 2 && strcmp(argv[1], "--check-inherited") == 0)
+		return check_inherited(argc - 2, argv + 2);
 	if (argc == 2 && strcmp(argv[1], "--print-socket") == 0) {
 		const char *s = getenv(SR_SOCKET_ENV);
 
