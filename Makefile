@@ -60,7 +60,7 @@ TOOLS        := $(patsubst tools/%.c,$(B)/bin/%,$(TOOL_SRC))
 UNIT_TESTS   := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 E2E_TESTS    := $(patsubst tests/e2e/%.c,$(B)/tests/%,$(E2E_SRC))
 
-.PHONY: all deps run check check-asan check-run clean
+.PHONY: all deps users run check check-asan check-run clean
 .DEFAULT_GOAL := all
 # Object files reached only through pattern rules would count as
 # intermediate and be deleted after each build, so every make would
@@ -80,16 +80,35 @@ deps:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
+# The daemon's user (saferringd) and the group that may connect
+# (saferring), as systemd-sysusers creates them from systemd/sysusers.conf
+# at install: saferringd started as root drops to that user.  Only root
+# can add them; others run the daemon as themselves.
+users:
+	@if [ "$$(id -u)" = 0 ] && ! { getent passwd saferringd >/dev/null && \
+	    getent group saferring >/dev/null; }; then \
+	  echo "make users: creating user saferringd and group saferring"; \
+	  if command -v systemd-sysusers >/dev/null; then \
+	    systemd-sysusers $(CURDIR)/systemd/sysusers.conf; \
+	  else \
+	    getent group saferringd >/dev/null || groupadd --system saferringd; \
+	    getent passwd saferringd >/dev/null || useradd --system \
+	      --gid saferringd --no-create-home --home-dir / \
+	      --shell /usr/sbin/nologin saferringd; \
+	    getent group saferring >/dev/null || groupadd --system saferring; \
+	  fi; \
+	fi
+
 # Each runs a fresh make after deps so that probes of installed files
 # (liburing.a above) see the packages deps just installed.
-run: deps
+run: deps users
 	@$(MAKE) --no-print-directory all
 	$(SAFERRINGD) --foreground $(if $(SOCKET),--socket $(SOCKET))
 
-check: deps
+check: deps users
 	@$(MAKE) --no-print-directory check-run
 
-check-asan: deps
+check-asan: deps users
 	@$(MAKE) --no-print-directory B=build-asan \
 	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	  CFLAGS="-O1 -g" check-run
@@ -187,11 +206,12 @@ FUZZ_SECONDS      ?= 60
 FUZZ_SAN          := -fsanitize=fuzzer-no-link,address,undefined \
                      -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_PURE_SRC     := daemon/validator.c daemon/slot_table.c daemon/fd_registry.c \
-                     daemon/request.c
+                     daemon/request.c daemon/admission.c
 FUZZ_REQUEST_SRC  := tests/fuzz/fuzz_request.c $(FUZZ_PURE_SRC)
 FUZZ_SESSION_SRC  := tests/fuzz/fuzz_session.c tests/fuzz/fake_ring.c \
-                     tests/fuzz/quiet_log.c daemon/session.c daemon/arena.c \
-                     daemon/policy.c $(FUZZ_PURE_SRC)
+                     tests/fuzz/fake_offload.c tests/fuzz/quiet_log.c \
+                     daemon/session.c daemon/arena.c daemon/policy.c \
+                     $(FUZZ_PURE_SRC)
 FUZZERS           := $(B)/fuzz/fuzz_request $(B)/fuzz/fuzz_session
 
 .PHONY: fuzz fuzz-build fuzz-run fuzz-corpus check-valgrind
@@ -250,19 +270,15 @@ SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@SBINDIR@|$(SBINDIR)|g' \
 	    -e 's|@VERSION@|$(VERSION)|g'
 
-$(B)/saferring.pc: client/saferring.pc.in Makefile
-	@mkdir -p $(dir $@)
-	$(SUBST) $< > $@
-
-$(B)/saferringd.service: systemd/saferringd.service.in Makefile
-	@mkdir -p $(dir $@)
-	$(SUBST) $< > $@
+# saferring.pc and saferringd.service name installation paths, so they
+# are written at install time from the PREFIX of that make install, never
+# kept in the build tree where a plain `make` could leave stale ones.
 
 INSTALLED_BINS := $(notdir $(EXAMPLES) $(TOOLS))
 MAN_PAGES      := $(wildcard man/*.[1-8])
 
 .PHONY: install uninstall
-install: $(SAFERRINGD) $(LIB_SO) $(LIB_A) $(EXAMPLES) $(TOOLS) $(B)/saferring.pc $(B)/saferringd.service
+install: $(SAFERRINGD) $(LIB_SO) $(LIB_A) $(EXAMPLES) $(TOOLS)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig \
 	  $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(SYSTEMDDIR) $(DESTDIR)$(SYSUSERSDIR) \
 	  $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(DATADIR)
@@ -273,8 +289,11 @@ install: $(SAFERRINGD) $(LIB_SO) $(LIB_A) $(EXAMPLES) $(TOOLS) $(B)/saferring.pc
 	ln -sf libsaferring.so.$(SO_MAJOR) $(DESTDIR)$(LIBDIR)/libsaferring.so
 	install -m 0644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
 	install -m 0644 include/saferring.h $(DESTDIR)$(INCLUDEDIR)/
-	install -m 0644 $(B)/saferring.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
-	install -m 0644 $(B)/saferringd.service systemd/saferringd.socket $(DESTDIR)$(SYSTEMDDIR)/
+	$(SUBST) client/saferring.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/saferring.pc
+	chmod 0644 $(DESTDIR)$(LIBDIR)/pkgconfig/saferring.pc
+	$(SUBST) systemd/saferringd.service.in > $(DESTDIR)$(SYSTEMDDIR)/saferringd.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDDIR)/saferringd.service
+	install -m 0644 systemd/saferringd.socket $(DESTDIR)$(SYSTEMDDIR)/
 	install -m 0644 systemd/sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/saferring.conf
 	install -m 0644 systemd/tmpfiles.conf $(DESTDIR)$(TMPFILESDIR)/saferring.conf
 	install -m 0644 systemd/sysctl-io_uring.conf.in $(DESTDIR)$(DATADIR)/

@@ -16,6 +16,8 @@
  *	max_errors = 64         # refused requests before a session ends
  *	control = 0             # 1: may read statistics (saferringctl);
  *	                        # root always may
+ *	allow_fs = none         # network, cluster or FUSE filesystems whose
+ *	                        # files are admitted too (nfs, fuse, ...)
  *
  *	[uid 1000]              # also [gid N], [user NAME], [group NAME]
  *	ops = read
@@ -27,6 +29,16 @@
  * section of its primary gid (the gid SO_PEERCRED reports; supplementary
  * groups are not consulted), else [default].  User and group names are
  * resolved to numbers when the file is loaded.
+ *
+ * One more section holds the daemon's own settings, read at start-up
+ * only (a reload keeps the running ones):
+ *
+ *	[daemon]
+ *	user = saferringd       # started as root, run as this user
+ *	socket_group = saferring # the socket is 0660 with this group
+ *	max_pinned_total = 4G   # arena bytes of all sessions together
+ *	                        # (default: a quarter of RAM)
+ *	max_sessions_total = 4096 # sessions of all uids together
  *
  * ops is a list of operation names (spaces or commas between them), or
  * "all" (every operation this daemon knows) or "none".  Numbers are
@@ -55,6 +67,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fs_table.h"
+
 enum key_id {
 	KEY_OPS,
 	KEY_SLOTS,
@@ -65,6 +79,7 @@ enum key_id {
 	KEY_SESSIONS,
 	KEY_MAX_ERRORS,
 	KEY_CONTROL,
+	KEY_ALLOW_FS,
 	KEY_COUNT
 };
 
@@ -94,9 +109,43 @@ static const struct key_def {
 			     4, 1, POLICY_LIMIT_ERRORS, false },
 	[KEY_CONTROL] = { "control", offsetof(struct policy, control), 4,
 			  0, 1, false },
+	[KEY_ALLOW_FS] = { "allow_fs", offsetof(struct policy, allowed_fs), 8,
+			   0, UINT64_MAX, false },
 };
 
-enum section_kind { SEC_DEFAULT, SEC_UID, SEC_GID };
+/* The [daemon] section's keys: strings are copied, numbers bounded. */
+enum daemon_key_id {
+	DKEY_USER,
+	DKEY_SOCKET_GROUP,
+	DKEY_MAX_PINNED_TOTAL,
+	DKEY_MAX_SESSIONS_TOTAL,
+	DKEY_COUNT
+};
+
+static const struct daemon_key_def {
+	const char *name;
+	size_t offset;
+	size_t size;      /* of the string buffer, or 4 or 8 */
+	bool string;
+	uint64_t min, max;
+} daemon_keys[DKEY_COUNT] = {
+	[DKEY_USER] = { "user", offsetof(struct daemon_settings, user),
+			sizeof(((struct daemon_settings *)0)->user), true, 0, 0 },
+	[DKEY_SOCKET_GROUP] = { "socket_group",
+				offsetof(struct daemon_settings, socket_group),
+				sizeof(((struct daemon_settings *)0)->socket_group),
+				true, 0, 0 },
+	[DKEY_MAX_PINNED_TOTAL] = { "max_pinned_total",
+				    offsetof(struct daemon_settings,
+					     max_pinned_total), 8, false,
+				    POLICY_SLOT_ALIGN, POLICY_LIMIT_ARENA },
+	[DKEY_MAX_SESSIONS_TOTAL] = { "max_sessions_total",
+				      offsetof(struct daemon_settings,
+					       max_sessions_total), 4, false,
+				      1, CONFIG_LIMIT_SESSIONS_TOTAL },
+};
+
+enum section_kind { SEC_DEFAULT, SEC_UID, SEC_GID, SEC_DAEMON };
 
 /* Name lookups may load NSS modules and open sockets, which the confined
  * daemon may not; after start-up only numeric sections parse. */
@@ -123,6 +172,11 @@ struct parser {
 	struct section *secs;
 	size_t nsecs, cap;
 	struct section *cur;
+	/* [daemon]: given at most once, applied as it is read. */
+	bool in_daemon; /* the current section is [daemon] */
+	unsigned daemon_line;
+	unsigned daemon_key_line[DKEY_COUNT];
+	struct daemon_settings daemon;
 };
 
 static int perr(struct parser *p, const char *fmt, ...)
@@ -173,7 +227,18 @@ static char *trim(char *s)
 
 static const char *section_kind_name(enum section_kind k)
 {
-	return k == SEC_UID ? "uid" : k == SEC_GID ? "gid" : "default";
+	return k == SEC_UID ? "uid" : k == SEC_GID ? "gid" :
+	       k == SEC_DAEMON ? "daemon" : "default";
+}
+
+void config_daemon_defaults(struct daemon_settings *d)
+{
+	*d = (struct daemon_settings){
+		.max_sessions_total = CONFIG_DEFAULT_MAX_SESSIONS_TOTAL,
+	};
+	snprintf(d->user, sizeof(d->user), "%s", CONFIG_DEFAULT_USER);
+	snprintf(d->socket_group, sizeof(d->socket_group), "%s",
+		 CONFIG_DEFAULT_SOCKET_GROUP);
 }
 
 /* Decimal digits, then an optional binary unit.  No sign, no hex. */
@@ -255,6 +320,106 @@ static int parse_ops(struct parser *p, char *v, uint64_t *out)
 	return 0;
 }
 
+/* allow_fs: names of FS_REMOTE filesystems, or "none". */
+static int parse_fs(struct parser *p, char *v, uint64_t *out)
+{
+	uint64_t set = 0;
+	unsigned words = 0;
+	bool none = false;
+	char *tok, *save = NULL;
+
+	for (tok = strtok_r(v, " \t,", &save); tok;
+	     tok = strtok_r(NULL, " \t,", &save)) {
+		int id = fs_table_by_name(tok, strlen(tok));
+		const struct fs_info *fs;
+
+		words++;
+		if (strcmp(tok, "none") == 0) {
+			none = true;
+			continue;
+		}
+		if (id < 0)
+			return perr(p, "allow_fs: unknown filesystem '%s' (known: "
+				    "nfs cifs smb3 fuse 9p ceph afs ocfs2 gfs2 "
+				    "orangefs; or none)", tok);
+		fs = fs_table_get((enum fs_id)id);
+		if (fs->class == FS_LOCAL)
+			return perr(p, "allow_fs: %s files are admitted anyway; "
+				    "allow_fs names network, cluster and FUSE "
+				    "filesystems", tok);
+		if (fs->class != FS_REMOTE)
+			return perr(p, "allow_fs: %s can never be allowed: what "
+				    "I/O there does depends on who does it", tok);
+		set |= 1ULL << id;
+	}
+	if (!words)
+		return perr(p, "allow_fs: empty list (write 'allow_fs = none')");
+	if (none && words > 1)
+		return perr(p, "allow_fs: 'none' stands alone");
+	*out = set;
+	return 0;
+}
+
+/* user, socket_group: a name as getpwnam/getgrnam take it. */
+static int parse_name(struct parser *p, const char *key, const char *v,
+		      char *out, size_t len)
+{
+	for (const char *c = v; *c; c++)
+		if (!isalnum((unsigned char)*c) && !strchr("._-", *c))
+			return perr(p, "%s: '%s' is not a user or group name",
+				    key, v);
+	if (strlen(v) >= len)
+		return perr(p, "%s: '%s' is longer than %zu bytes", key, v,
+			    len - 1);
+	memcpy(out, v, strlen(v) + 1);
+	return 0;
+}
+
+static int parse_daemon_key(struct parser *p, const char *name,
+			    const char *value)
+{
+	const struct daemon_key_def *k;
+	unsigned id;
+	uint64_t v;
+	int r;
+
+	for (id = 0; id < DKEY_COUNT; id++)
+		if (strcmp(daemon_keys[id].name, name) == 0)
+			break;
+	if (id == DKEY_COUNT)
+		return perr(p, "unknown key '%s' in [daemon] (known: user, "
+			    "socket_group, max_pinned_total, max_sessions_total)",
+			    name);
+	k = &daemon_keys[id];
+	if (p->daemon_key_line[id])
+		return perr(p, "'%s' given twice in [daemon] (first at line %u)",
+			    name, p->daemon_key_line[id]);
+	if (!*value)
+		return perr(p, "%s: missing value", name);
+	unsigned char *field = (unsigned char *)&p->daemon + k->offset;
+	if (k->string) {
+		r = parse_name(p, name, value, (char *)field, k->size);
+	} else {
+		r = parse_number(p, name, value, true, &v);
+		if (r == 0 && (v < k->min || v > k->max))
+			r = perr(p, "%s = %s is out of range (%llu to %llu)",
+				 name, value, (unsigned long long)k->min,
+				 (unsigned long long)k->max);
+		if (r == 0 && k->size == 8)
+			memcpy(field, &v, sizeof(v));
+		else if (r == 0) {
+			uint32_t v32 = (uint32_t)v;
+			memcpy(field, &v32, sizeof(v32));
+		}
+	}
+	if (r < 0)
+		return r;
+	if (id == DKEY_SOCKET_GROUP)
+		p->daemon.socket_group_set = true;
+	p->daemon_key_line[id] = p->line;
+	return 0;
+}
+
 static int parse_section(struct parser *p, char *s)
 {
 	char *end = strchr(s, ']');
@@ -272,6 +437,17 @@ static int parse_section(struct parser *p, char *s)
 		*arg++ = '\0';
 	arg = trim(arg);
 
+	if (strcmp(kind, "daemon") == 0) {
+		if (*arg)
+			return perr(p, "[daemon] takes no argument");
+		if (p->daemon_line)
+			return perr(p, "duplicate section [daemon] (first at "
+				    "line %u)", p->daemon_line);
+		p->daemon_line = p->line;
+		p->cur = NULL;
+		p->in_daemon = true;
+		return 0;
+	}
 	if (strcmp(kind, "default") == 0) {
 		if (*arg)
 			return perr(p, "[default] takes no argument");
@@ -320,7 +496,8 @@ static int parse_section(struct parser *p, char *s)
 		sec.id = gr->gr_gid;
 	} else {
 		return perr(p, "unknown section [%s%s%s] (expected [default], "
-			    "[uid N], [gid N], [user NAME] or [group NAME])",
+			    "[uid N], [gid N], [user NAME], [group NAME] or "
+			    "[daemon])",
 			    kind, *arg ? " " : "", arg);
 	}
 
@@ -349,6 +526,7 @@ static int parse_section(struct parser *p, char *s)
 	}
 	p->secs[p->nsecs] = sec;
 	p->cur = &p->secs[p->nsecs++];
+	p->in_daemon = false;
 	return 0;
 }
 
@@ -368,13 +546,15 @@ static int parse_key(struct parser *p, char *s)
 	value = trim(eq + 1);
 	if (!*name)
 		return perr(p, "missing key before '='");
+	if (p->in_daemon)
+		return parse_daemon_key(p, name, value);
 	for (id = 0; id < KEY_COUNT; id++)
 		if (strcmp(keys[id].name, name) == 0)
 			break;
 	if (id == KEY_COUNT)
 		return perr(p, "unknown key '%s' (known: ops, slots, slot_size, "
-			    "arena, fds, in_flight, sessions, max_errors, control)",
-			    name);
+			    "arena, fds, in_flight, sessions, max_errors, control, "
+			    "allow_fs)", name);
 	k = &keys[id];
 	if (!p->cur)
 		return perr(p, "'%s' before any section (start with [default])",
@@ -385,8 +565,9 @@ static int parse_key(struct parser *p, char *s)
 	if (!*value)
 		return perr(p, "%s: missing value", name);
 
-	if (id == KEY_OPS) {
-		r = parse_ops(p, value, &v);
+	if (id == KEY_OPS || id == KEY_ALLOW_FS) {
+		r = id == KEY_OPS ? parse_ops(p, value, &v) :
+				    parse_fs(p, value, &v);
 		if (r < 0)
 			return r;
 	} else {
@@ -437,6 +618,7 @@ static int build(struct parser *p, struct config **out)
 		config_free(cfg);
 		return -ENOMEM;
 	}
+	cfg->daemon = p->daemon;
 	policy_default(&cfg->def);
 	for (size_t i = 0; i < p->nsecs; i++)
 		if (p->secs[i].kind == SEC_DEFAULT)
@@ -465,6 +647,8 @@ int config_parse(const char *name, const char *text, size_t len,
 {
 	struct parser p = { .name = name, .err = err, .errlen = errlen };
 	char *buf, *line, *next;
+
+	config_daemon_defaults(&p.daemon);
 	int r = 0;
 
 	if (errlen)
@@ -598,6 +782,7 @@ int config_builtin(struct config **out)
 {
 	struct parser p = { .name = "(built-in)" };
 
+	config_daemon_defaults(&p.daemon);
 	return build(&p, out);
 }
 
@@ -624,27 +809,58 @@ const struct policy *config_lookup(const struct config *cfg, uint32_t uid,
 	return &cfg->def;
 }
 
+void config_format_fs(uint64_t set, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	if (!len)
+		return;
+	snprintf(buf, len, "none");
+	for (int id = 0; id < FS__COUNT; id++) {
+		int n;
+
+		if (!(set & (1ULL << id)))
+			continue;
+		n = snprintf(buf + used, len - used, "%s%s", used ? " " : "",
+			     fs_table_get((enum fs_id)id)->name);
+		if (n < 0 || (size_t)n >= len - used)
+			return;
+		used += (size_t)n;
+	}
+}
+
 static void print_policy(FILE *out, const char *what, unsigned line,
 			 const struct policy *p)
 {
-	char ops[256];
+	char ops[256], fs[256];
 
 	policy_format_ops(p->allowed_ops, ops, sizeof(ops));
+	config_format_fs(p->allowed_fs, fs, sizeof(fs));
 	fprintf(out, "%s", what);
 	if (line)
 		fprintf(out, " (line %u)", line);
 	fprintf(out, ": ops=%s slots=%u slot_size=%u arena=%llu fds=%u "
-		"in_flight=%u sessions=%u max_errors=%u control=%u\n", ops,
-		p->max_slot_count, p->max_slot_size,
+		"in_flight=%u sessions=%u max_errors=%u control=%u "
+		"allow_fs=%s\n", ops, p->max_slot_count, p->max_slot_size,
 		(unsigned long long)p->max_arena_bytes, p->max_fds,
-		p->max_in_flight, p->max_sessions, p->max_errors, p->control);
+		p->max_in_flight, p->max_sessions, p->max_errors, p->control,
+		fs);
 }
 
 void config_print(const struct config *cfg, FILE *out)
 {
 	char what[64];
 
+	const struct daemon_settings *d = &cfg->daemon;
+
 	fprintf(out, "%s\n", cfg->source);
+	fprintf(out, "daemon: user=%s socket_group=%s max_pinned_total=",
+		d->user, d->socket_group);
+	if (d->max_pinned_total)
+		fprintf(out, "%llu", (unsigned long long)d->max_pinned_total);
+	else
+		fprintf(out, "auto");
+	fprintf(out, " max_sessions_total=%u\n", d->max_sessions_total);
 	print_policy(out, "default", 0, &cfg->def);
 	for (size_t i = 0; i < cfg->nrules; i++) {
 		const struct config_rule *r = &cfg->rules[i];

@@ -15,6 +15,7 @@
 #ifndef SAFERRINGD_CONFIG_H
 #define SAFERRINGD_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,8 +38,25 @@ struct config_rule {
 	struct policy policy;
 };
 
+/* The [daemon] section: the daemon's own settings, read at start-up only
+ * (a reload keeps the running values). */
+struct daemon_settings {
+	char user[64];          /* drop to this user when started as root */
+	char socket_group[64];  /* the socket's group (mode 0660) */
+	bool socket_group_set;  /* given in the file, not the default */
+	uint64_t max_pinned_total; /* bytes of arenas across all sessions;
+				    * 0: a quarter of RAM */
+	uint32_t max_sessions_total; /* sessions across all uids */
+};
+
+#define CONFIG_DEFAULT_USER "saferringd"
+#define CONFIG_DEFAULT_SOCKET_GROUP "saferring"
+#define CONFIG_DEFAULT_MAX_SESSIONS_TOTAL 4096U
+#define CONFIG_LIMIT_SESSIONS_TOTAL 1048576U
+
 struct config {
 	char *source; /* file name, or "(built-in)" */
+	struct daemon_settings daemon;
 	struct policy def;
 	struct config_rule *rules;
 	size_t nrules;
@@ -62,6 +80,11 @@ void config_free(struct config *cfg);
 /* From now on [user NAME] and [group NAME] are errors: called once the
  * daemon confines itself, before any reload. */
 void config_forbid_names(void);
+
+/* The built-in [daemon] settings. */
+void config_daemon_defaults(struct daemon_settings *d);
+/* "nfs fuse" (or "none") into @buf; truncated to fit @len. */
+void config_format_fs(uint64_t set, char *buf, size_t len);
 
 /* Every section's resolved policy, one line each, for --check-config. */
 void config_print(const struct config *cfg, FILE *out);

@@ -127,9 +127,18 @@ static void build(struct builder *b)
 
 	/* Clients: accept, credentials, datagrams with descriptors. */
 	allow(b, SCMP_SYS(accept4));
-	allow(b, SCMP_SYS(getsockopt));     /* SO_PEERCRED */
+	allow(b, SCMP_SYS(getsockopt));     /* SO_PEERCRED, SO_PEERPIDFD,
+					     * SO_DOMAIN/TYPE/PROTOCOL */
 	allow(b, SCMP_SYS(recvmsg));
 	allow(b, SCMP_SYS(sendmsg));        /* also sd_notify */
+	allow(b, SCMP_SYS(poll));           /* empty datagram or hang-up? */
+	allow(b, SCMP_SYS(ppoll));
+	/* The connecting process's limits: pinned by a pidfd (polled: has
+	 * it exited?) while /proc/PID/limits is read (openat below). */
+	allow(b, SCMP_SYS(pidfd_open));
+	/* Admission: what a passed descriptor is, never by path. */
+	allow_masked(b, SCMP_SYS(statx), 2, AT_EMPTY_PATH, AT_EMPTY_PATH);
+	allow(b, SCMP_SYS(fstatfs));
 
 	/* Sessions: the arena is a sealed memfd, mapped shared. */
 	allow(b, SCMP_SYS(memfd_create));
@@ -168,6 +177,7 @@ static void build(struct builder *b)
 			IORING_REGISTER_RESTRICTIONS,
 			IORING_REGISTER_ENABLE_RINGS,
 			IORING_REGISTER_FILES_UPDATE,
+			IORING_REGISTER_IOWQ_MAX_WORKERS,
 		};
 		allow_arg_in(b, SCMP_SYS(io_uring_register), 1, ops,
 			     sizeof(ops) / sizeof(ops[0]));
@@ -196,7 +206,7 @@ static void build(struct builder *b)
 	allow(b, SCMP_SYS(clock_gettime));  /* when the vDSO cannot */
 	allow(b, SCMP_SYS(gettimeofday));
 
-	/* Locks and the end. */
+	/* Locks, the offload thread, and the end. */
 	allow(b, SCMP_SYS(futex));
 	allow(b, SCMP_SYS(exit_group));
 	allow(b, SCMP_SYS(exit));
@@ -235,6 +245,9 @@ int confine_install(void)
 	 * is not on the list under any number: it ends the process. */
 	b.err = seccomp_attr_set(b.ctx, SCMP_FLTATR_ACT_BADARCH,
 				 SCMP_ACT_KILL_PROCESS);
+	/* The offload thread started before the filter: it gets it too. */
+	if (!b.err)
+		b.err = seccomp_attr_set(b.ctx, SCMP_FLTATR_CTL_TSYNC, 1);
 	if (!b.err)
 		build(&b);
 	if (!b.err)

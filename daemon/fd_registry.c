@@ -66,6 +66,7 @@ static int fd_registry_take(struct fd_registry *r, enum fd_state state,
 			continue;
 		e->state = state;
 		e->in_flight = 0;
+		e->attrs = 0;
 		r->live_count++;
 		*index = i;
 		return 0;
@@ -105,6 +106,7 @@ int fd_registry_adopt(struct fd_registry *r, uint32_t index)
 		return -EMFILE;
 	e->state = FD_RESERVED;
 	e->in_flight = 0;
+	e->attrs = 0;
 	r->live_count++;
 	return 0;
 }
@@ -209,4 +211,16 @@ bool fd_registry_busy(const struct fd_registry *r, uint32_t index)
 	if (index >= r->capacity)
 		return false;
 	return r->entries[index].in_flight != 0;
+}
+
+void fd_registry_set_attrs(struct fd_registry *r, uint32_t index,
+			   uint8_t attrs)
+{
+	if (index < r->capacity)
+		r->entries[index].attrs = attrs;
+}
+
+uint8_t fd_registry_attrs(const struct fd_registry *r, uint32_t index)
+{
+	return index < r->capacity ? r->entries[index].attrs : 0;
 }

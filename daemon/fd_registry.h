@@ -41,6 +41,7 @@ struct fd_entry {
 	uint32_t generation;
 	uint32_t in_flight;
 	uint8_t state; /* enum fd_state */
+	uint8_t attrs; /* the caller's, e.g. ADMIT_*; 0 when taken */
 };
 
 struct fd_registry {
@@ -90,5 +91,10 @@ void fd_registry_get(struct fd_registry *r, uint32_t index);
 int fd_registry_put(struct fd_registry *r, uint32_t index);
 /* Whether the entry has operations in flight. */
 bool fd_registry_busy(const struct fd_registry *r, uint32_t index);
+/* What the caller keeps with an entry (what kind of file it holds);
+ * 0 for an entry never set or out of range. */
+void fd_registry_set_attrs(struct fd_registry *r, uint32_t index,
+			   uint8_t attrs);
+uint8_t fd_registry_attrs(const struct fd_registry *r, uint32_t index);
 
 #endif

@@ -1,15 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * main.c - saferringd's command line and start-up: load the policy
- * file, check that io_uring works for us, get the listening socket (from
- * systemd or bound here), confine the process with seccomp, then hand
- * over to the event loop.
+ * file, get the listening socket (from systemd, or bound here with mode
+ * 0660 and the configured group), set the limits only root may raise
+ * (RLIMIT_MEMLOCK for pinned arenas), drop root and every capability,
+ * check that io_uring works for the user we became, confine the process
+ * with seccomp, then hand over to the event loop.
  *
  * Must never start serving when rings cannot be created or the policy
  * file is malformed: a daemon that accepts clients it cannot serve, or
  * serves them under a policy nobody wrote, only moves the failure
- * somewhere less clear.  Everything that needs more than the seccomp
- * allow-list (opening files, binding, detaching) happens before it.
+ * somewhere less clear.  Everything that needs root happens before the
+ * drop, everything that needs more than the seccomp allow-list (opening
+ * files, binding, detaching, starting threads) before the filter.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,9 +20,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <malloc.h>
+#include <pwd.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysinfo.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +38,7 @@
 #include "config.h"
 #include "confine.h"
 #include "log.h"
+#include "privdrop.h"
 #include "ring.h"
 #include "saferring.h"
 #include "server.h"
@@ -45,6 +55,9 @@ static void usage(FILE *out)
 		"                      gets, and exit (1 if malformed)\n"
 		"      --no-seccomp    do not confine the daemon with its seccomp\n"
 		"                      allow-list (for debugging only)\n"
+		"      --allow-root    started as root, stay root with every\n"
+		"                      capability (for debugging only: clients'\n"
+		"                      I/O then runs as root)\n"
 		"      --busy-poll USEC  spin up to USEC microseconds for work\n"
 		"                      before sleeping (default 0: never)\n"
 		"  -f, --foreground    stay in the foreground, log to stderr\n"
@@ -58,25 +71,29 @@ static void usage(FILE *out)
 static void explain_io_uring_failure(int err)
 {
 	FILE *f = fopen("/proc/sys/kernel/io_uring_disabled", "re");
-	int disabled = -1;
+	int disabled = -1, ferr = f ? 0 : errno;
 
 	if (f) {
 		if (fscanf(f, "%d", &disabled) != 1)
 			disabled = -1;
 		fclose(f);
 	}
+	if (err == -EPERM && ferr)
+		/* A service manager's ProcSubset=pid hides /proc/sys. */
+		log_err("cannot read /proc/sys/kernel/io_uring_disabled (%s): "
+			"the reason below is a guess", strerror(ferr));
 	if (err == -ENOSYS) {
 		log_err("cannot create an io_uring: this kernel has no io_uring support");
 	} else if (err == -EPERM && disabled == 2) {
 		log_err("cannot create an io_uring: io_uring is disabled for everyone "
 			"(kernel.io_uring_disabled=2)");
 	} else if (err == -EPERM && disabled == 1) {
-		log_err("cannot create an io_uring: kernel.io_uring_disabled=1 and this "
-			"process is not in kernel.io_uring_group; run saferringd as a "
-			"member of that group");
+		log_err("cannot create an io_uring: kernel.io_uring_disabled=1 and "
+			"gid %u is not kernel.io_uring_group; make the daemon's "
+			"user a member of that group", (unsigned)getegid());
 	} else if (err == -EPERM) {
-		log_err("cannot create an io_uring: denied (seccomp filter or security "
-			"module)");
+		log_err("cannot create an io_uring: denied (kernel.io_uring_disabled, "
+			"a seccomp filter or a security module)");
 	} else {
 		log_err("cannot create an io_uring: %s", strerror(-err));
 	}
@@ -101,13 +118,16 @@ static int socket_path_free(const char *path)
 		return -EADDRINUSE;
 	}
 	if (unlink(path) < 0 && errno != ENOENT) {
-		log_err("%s: cannot remove stale socket: %s", path, strerror(errno));
-		return -errno;
+		r = -errno;
+		log_err("%s: cannot remove stale socket: %s", path, strerror(-r));
+		return r;
 	}
 	return 0;
 }
 
-static int listen_on(const char *path)
+/* Bind @path, mode 0660 with group @gid (-1: the daemon's own), and
+ * listen. */
+static int listen_on(const char *path, gid_t gid)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	char dir[sizeof(sa.sun_path)];
@@ -135,11 +155,18 @@ static int listen_on(const char *path)
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	/* Access control is the directory's and the policy's job (mode
-	 * 0666 so that the policy, not the socket mode, decides). */
-	mode_t old = umask(0);
+	/* Only the daemon's user and the socket group may connect: 0660
+	 * from the start (umask), the group set before listen(). */
+	mode_t old = umask(0117);
 	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
+	if (r == 0 && gid != (gid_t)-1 && chown(path, (uid_t)-1, gid) < 0) {
+		r = -errno;
+		log_err("%s: cannot give the socket to group %u: %s", path,
+			(unsigned)gid, strerror(-r));
+		close(fd);
+		return r;
+	}
 	if (r < 0 || listen(fd, SOMAXCONN) < 0) {
 		r = -errno;
 		log_err("%s: cannot listen: %s", path, strerror(-r));
@@ -182,24 +209,187 @@ static struct config *reload_config(void)
 }
 
 /* More clients, and liburing never needs to raise the limit itself
- * (which the seccomp filter would refuse). */
-static void raise_fd_limit(void)
+ * (which the seccomp filter would refuse).  Says so when the limit is
+ * below what max_sessions_total sessions need (a socket and a ring each;
+ * registered files live in the rings). */
+static void raise_fd_limit(uint32_t max_sessions)
 {
+	uint64_t need = 2ULL * max_sessions + 64;
 	struct rlimit rl;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
 		rlim_t soft = rl.rlim_cur;
 
 		rl.rlim_cur = rl.rlim_max;
 		/* A service manager's filter may refuse (EPERM); then its
 		 * LimitNOFILE= is what counts. */
-		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
 			log_info("open file limit stays at %llu: %s",
 				 (unsigned long long)soft, strerror(errno));
+			rl.rlim_cur = soft;
+		}
 	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+		log_warn("RLIMIT_NOFILE is %llu, below the %llu descriptors that "
+			 "max_sessions_total = %u sessions need; clients will be "
+			 "refused (QUOTA) before that (LimitNOFILE=, or lower "
+			 "max_sessions_total)", (unsigned long long)rl.rlim_cur,
+			 (unsigned long long)need, max_sessions);
 }
 
-enum { OPT_NO_SECCOMP = 256, OPT_CHECK_CONFIG, OPT_BUSY_POLL };
+/* Rings and receive pools besides the arenas, per the pinned budget. */
+#define MEMLOCK_SLACK (64ULL << 20)
+
+/*
+ * io_uring charges every pinned arena to RLIMIT_MEMLOCK of the daemon's
+ * user, unless the daemon holds CAP_IPC_LOCK: the limit must cover
+ * max_pinned_total.  Root raises it.  Where even root may not (no
+ * CAP_SYS_RESOURCE, as in some containers), the daemon keeps
+ * CAP_IPC_LOCK alone, and says so; a daemon that is not root and
+ * cannot raise it serves a smaller budget, and says so.  Returns the
+ * capabilities to keep; @pinned_max in and out.
+ */
+static uint64_t plan_memlock(uint64_t *pinned_max)
+{
+	uint64_t want = *pinned_max + MEMLOCK_SLACK;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) < 0)
+		rl.rlim_cur = rl.rlim_max = 0;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+		struct rlimit up = rl;
+
+		up.rlim_cur = rl.rlim_max == RLIM_INFINITY ||
+			      rl.rlim_max >= want ? (rlim_t)want : rl.rlim_max;
+		if (geteuid() == 0)
+			up.rlim_cur = up.rlim_max = (rlim_t)want;
+		if (setrlimit(RLIMIT_MEMLOCK, &up) == 0)
+			rl = up;
+		else if (up.rlim_cur != rl.rlim_max) {
+			/* Root without CAP_SYS_RESOURCE: up to the hard one. */
+			up.rlim_cur = rl.rlim_max;
+			up.rlim_max = rl.rlim_max;
+			if (setrlimit(RLIMIT_MEMLOCK, &up) == 0)
+				rl = up;
+		}
+	}
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want) {
+		log_info("pinned memory: max_pinned_total %llu MiB within "
+			 "RLIMIT_MEMLOCK", (unsigned long long)(*pinned_max >> 20));
+		return 0;
+	}
+	if (privdrop_effective() & (1ULL << CAP_IPC_LOCK)) {
+		log_warn("RLIMIT_MEMLOCK is %llu bytes and cannot be raised "
+			 "(no CAP_SYS_RESOURCE): keeping CAP_IPC_LOCK, and only "
+			 "it, so that arenas can be pinned; max_pinned_total "
+			 "%llu MiB bounds them.  Raise the hard limit "
+			 "(LimitMEMLOCK=) to run with no capability at all",
+			 (unsigned long long)rl.rlim_cur,
+			 (unsigned long long)(*pinned_max >> 20));
+		return 1ULL << CAP_IPC_LOCK;
+	}
+	uint64_t fit = rl.rlim_cur > 2 * MEMLOCK_SLACK ?
+		       rl.rlim_cur - MEMLOCK_SLACK : rl.rlim_cur / 2;
+	log_warn("RLIMIT_MEMLOCK is %llu bytes: max_pinned_total lowered from "
+		 "%llu to %llu (raise LimitMEMLOCK= to serve more)",
+		 (unsigned long long)rl.rlim_cur,
+		 (unsigned long long)*pinned_max, (unsigned long long)fit);
+	*pinned_max = fit;
+	return 0;
+}
+
+/* max_pinned_total = 0: a quarter of the machine's memory. */
+static uint64_t default_pinned_total(void)
+{
+	struct sysinfo si;
+	uint64_t q;
+
+	if (sysinfo(&si) < 0)
+		return 1ULL << 30;
+	q = (uint64_t)si.totalram * si.mem_unit / 4;
+	return q / POLICY_SLOT_ALIGN * POLICY_SLOT_ALIGN;
+}
+
+/* Who the daemon becomes: the [daemon] user, and the socket's group. */
+struct identity {
+	uid_t uid;       /* started as root: who to become */
+	gid_t gid;
+	gid_t socket_gid; /* (gid_t)-1: leave the socket's group alone */
+};
+
+static int resolve_identity(const struct daemon_settings *d, bool allow_root,
+			    struct identity *id)
+{
+	struct passwd *pw;
+	struct group *gr;
+
+	*id = (struct identity){ .socket_gid = (gid_t)-1 };
+	if (geteuid() == 0 && !allow_root) {
+		errno = 0;
+		pw = getpwnam(d->user);
+		if (!pw) {
+			log_err("user %s: %s; create it (systemd-sysusers, or "
+				"make users), name another in [daemon] user =, "
+				"or use --allow-root for debugging", d->user,
+				errno ? strerror(errno) : "no such user");
+			return -ENOENT;
+		}
+		if (pw->pw_uid == 0) {
+			log_err("[daemon] user = %s is root: the daemon must run "
+				"as a user of its own", d->user);
+			return -EINVAL;
+		}
+		id->uid = pw->pw_uid;
+		id->gid = pw->pw_gid;
+	}
+	errno = 0;
+	gr = getgrnam(d->socket_group);
+	if (gr) {
+		id->socket_gid = gr->gr_gid;
+	} else if (d->socket_group_set || geteuid() == 0) {
+		log_err("socket_group %s: %s; create it (systemd-sysusers, or "
+			"make users), or name another in [daemon] socket_group =",
+			d->socket_group, errno ? strerror(errno) : "no such group");
+		return -ENOENT;
+	} else {
+		log_warn("group %s does not exist: the socket keeps the daemon's "
+			 "own group", d->socket_group);
+	}
+	return 0;
+}
+
+static int drop_privileges(const struct identity *id, bool allow_root,
+			   uint64_t keep)
+{
+	const char *step = "";
+	int r;
+
+	if (allow_root && geteuid() == 0) {
+		log_warn("--allow-root: running as root with every capability; "
+			 "clients' I/O is done as root.  For debugging only: "
+			 "never run a daemon clients depend on like this");
+		return 0;
+	}
+	r = privdrop(id->uid, id->gid, keep, &step);
+	if (r < 0) {
+		log_err("cannot drop privileges: %s failed: %s", step,
+			strerror(-r));
+		return r;
+	}
+#if defined(__SANITIZE_ADDRESS__)
+	/* LeakSanitizer attaches to the process with ptrace at exit, which
+	 * a process that changed uid no longer allows. */
+	prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+#endif
+	log_info("running as uid %u gid %u with %s", (unsigned)getuid(),
+		 (unsigned)getgid(), keep ? "CAP_IPC_LOCK alone" :
+		 "no capabilities");
+	return 0;
+}
+
+enum { OPT_NO_SECCOMP = 256, OPT_CHECK_CONFIG, OPT_BUSY_POLL, OPT_ALLOW_ROOT };
 
 int main(int argc, char **argv)
 {
@@ -208,6 +398,7 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
 		{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
+		{ "allow-root", no_argument, NULL, OPT_ALLOW_ROOT },
 		{ "busy-poll", required_argument, NULL, OPT_BUSY_POLL },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -217,7 +408,10 @@ int main(int argc, char **argv)
 	};
 	const char *path = NULL, *config_path = NULL;
 	int foreground = 0, seccomp = 1, check = 0, opt, r, fd;
+	bool allow_root = false;
 	unsigned busy_poll_us = 0;
+	uint64_t keep;
+	struct identity id;
 	struct config *cfg;
 	struct server *srv;
 
@@ -234,6 +428,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_NO_SECCOMP:
 			seccomp = 0;
+			break;
+		case OPT_ALLOW_ROOT:
+			allow_root = true;
 			break;
 		case OPT_BUSY_POLL: {
 			char *end;
@@ -273,6 +470,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	/* One malloc arena for every thread: memory the offload thread
+	 * allocates is freed by the event loop, and glibc trimming a
+	 * thread's arena reads /proc/sys/vm/overcommit_memory, which the
+	 * seccomp filter does not allow. */
+	mallopt(M_ARENA_MAX, 1);
 	if (load_config(config_path, &cfg) < 0)
 		return 1;
 	if (check) {
@@ -280,14 +482,14 @@ int main(int argc, char **argv)
 		config_free(cfg);
 		return 0;
 	}
-
-	r = ring_driver_probe();
-	if (r < 0) {
-		explain_io_uring_failure(r);
+	if (resolve_identity(&cfg->daemon, allow_root, &id) < 0) {
 		config_free(cfg);
 		return 1;
 	}
-	raise_fd_limit();
+	if (!cfg->daemon.max_pinned_total)
+		cfg->daemon.max_pinned_total = default_pinned_total();
+	raise_fd_limit(cfg->daemon.max_sessions_total);
+	keep = plan_memlock(&cfg->daemon.max_pinned_total);
 	/* syslog's timestamps read the time zone once; do it while files
 	 * can still be opened. */
 	tzset();
@@ -318,7 +520,7 @@ int main(int argc, char **argv)
 	} else {
 		if (!path)
 			path = SR_DEFAULT_SOCKET;
-		fd = listen_on(path);
+		fd = listen_on(path, id.socket_gid);
 		if (fd < 0) {
 			config_free(cfg);
 			return 1;
@@ -334,6 +536,18 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		log_to_syslog();
+	}
+	if (drop_privileges(&id, allow_root, keep) < 0) {
+		config_free(cfg);
+		return 1;
+	}
+	/* As the user that will create every ring: kernel.io_uring_disabled
+	 * and io_uring_group judge it, not root. */
+	r = ring_driver_probe();
+	if (r < 0) {
+		explain_io_uring_failure(r);
+		config_free(cfg);
+		return 1;
 	}
 
 	log_info("policy from %s: %zu uid/gid sections", cfg->source,

@@ -28,6 +28,8 @@ struct policy {
 	uint32_t max_fds;
 	uint32_t max_in_flight;
 	uint64_t allowed_ops; /* bit (1 << opcode) */
+	uint64_t allowed_fs;  /* bit (1 << enum fs_id): FS_REMOTE filesystems
+			       * admitted besides the local ones */
 	uint32_t max_errors;  /* refused messages before the session ends */
 	uint32_t max_sessions; /* per uid, across all of its connections;
 				* 0 = this uid may not connect at all */

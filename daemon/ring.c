@@ -75,11 +75,13 @@ static int ring_driver_restrict(struct ring_driver *rd, uint64_t allowed_ops)
 	/* Every SQE names a registered file, never a raw descriptor. */
 	res[n].opcode = IORING_RESTRICTION_SQE_FLAGS_REQUIRED;
 	res[n++].sqe_flags = IOSQE_FIXED_FILE;
-	/* Links for chains, buffer selection for the receive pool; never
-	 * IOSQE_ASYNC or IO_DRAIN, which no request can ask for. */
+	/* Links for chains, buffer selection for the receive pool, ASYNC
+	 * for files that may hold the submitter (the daemon sets it, never a
+	 * request); never IO_DRAIN, which nothing asks for. */
 	res[n].opcode = IORING_RESTRICTION_SQE_FLAGS_ALLOWED;
 	res[n++].sqe_flags = IOSQE_FIXED_FILE | IOSQE_IO_LINK |
-			     IOSQE_IO_HARDLINK | IOSQE_BUFFER_SELECT;
+			     IOSQE_IO_HARDLINK | IOSQE_BUFFER_SELECT |
+			     IOSQE_ASYNC;
 	/* After enabling, the only registration left is swapping files. */
 	res[n].opcode = IORING_RESTRICTION_REGISTER_OP;
 	res[n++].register_op = IORING_REGISTER_FILES_UPDATE;
@@ -154,6 +156,11 @@ int ring_driver_init(struct ring_driver *rd, const struct ring_config *cfg)
 				cfg->alloc_start, cfg->files - cfg->alloc_start);
 	if (r == 0)
 		r = ring_driver_pool(rd, cfg->pool_entries);
+	if (r == 0 && (cfg->iowq_bounded || cfg->iowq_unbounded)) {
+		unsigned workers[2] = { cfg->iowq_bounded, cfg->iowq_unbounded };
+
+		r = io_uring_register_iowq_max_workers(&rd->ring, workers);
+	}
 	if (r == 0)
 		r = ring_driver_restrict(rd, cfg->allowed_ops);
 	if (r < 0)
@@ -310,6 +317,8 @@ int ring_driver_queue(struct ring_driver *rd, const struct ring_op *op)
 		sqe->flags |= IOSQE_IO_LINK;
 	else if (op->link == SR_LINK_HARD)
 		sqe->flags |= IOSQE_IO_HARDLINK;
+	if (op->async)
+		sqe->flags |= IOSQE_ASYNC;
 	io_uring_sqe_set_data64(sqe, op->user_data);
 	return 0;
 }

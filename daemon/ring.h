@@ -39,6 +39,10 @@ struct ring_config {
 	unsigned nbufs;
 	unsigned pool_entries;     /* receive pool size, a power of two */
 	uint64_t allowed_ops;      /* bit (1 << enum sr_opcode) */
+	/* io_uring's worker threads, bounded and unbounded, at most (0: the
+	 * kernel's default).  The kernel keeps one pool per submitting
+	 * thread, so the bound is that thread's, shared by its sessions. */
+	unsigned iowq_bounded, iowq_unbounded;
 };
 
 /* An operation the validator accepted, in kernel terms. */
@@ -56,6 +60,8 @@ struct ring_op {
 	uint64_t target;       /* POLL_REMOVE/ASYNC_CANCEL: user_data */
 	uint32_t accept_index; /* single-shot ACCEPT: fixed-file index */
 	bool multishot;        /* RECV (from the pool), ACCEPT */
+	bool async;            /* straight to io_uring's workers (IOSQE_ASYNC):
+				* never tried in the submitting thread */
 	uint32_t link;         /* SR_LINK, SR_LINK_HARD or 0 */
 	uint64_t user_data;
 };

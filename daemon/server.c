@@ -26,6 +26,8 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "offload.h"
+#include "peer.h"
 #include "saferring.h"
 #include "saferring.pb-c.h"
 #include "session.h"
@@ -39,6 +41,7 @@
 enum source_kind {
 	SOURCE_LISTENER,
 	SOURCE_SIGNAL,
+	SOURCE_OFFLOAD,
 	SOURCE_SOCK,
 	SOURCE_RING,
 };
@@ -72,11 +75,15 @@ struct server {
 	int epfd;
 	int listen_fd;
 	int signal_fd;
-	struct source listen_src, signal_src;
+	struct source listen_src, signal_src, offload_src;
 	struct config *cfg;
+	/* From the [daemon] settings at start-up; a reload keeps them. */
+	uint32_t max_sessions_total;
+	struct session_env env;
 	struct client *clients;
 	uint64_t next_session_id;
-	unsigned sessions;
+	unsigned sessions;  /* connections, granted or being refused */
+	unsigned granted;   /* of them, sessions (counted per uid too) */
 	struct uid_count *uids;
 	size_t nuids, uids_cap;
 	bool accept_paused;
@@ -117,9 +124,12 @@ int server_new(int listen_fd, struct config *cfg, struct server **out)
 	srv->listen_fd = listen_fd;
 	srv->epfd = srv->signal_fd = -1;
 	srv->cfg = cfg;
+	srv->max_sessions_total = cfg->daemon.max_sessions_total;
+	srv->env.pinned_max = cfg->daemon.max_pinned_total;
 	srv->next_session_id = 1;
 	srv->listen_src.kind = SOURCE_LISTENER;
 	srv->signal_src.kind = SOURCE_SIGNAL;
+	srv->offload_src.kind = SOURCE_OFFLOAD;
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -140,6 +150,13 @@ int server_new(int listen_fd, struct config *cfg, struct server **out)
 	if (r == 0)
 		r = epoll_set(srv->epfd, EPOLL_CTL_ADD, srv->signal_fd, EPOLLIN,
 			      &srv->signal_src);
+	/* After the signal mask: the thread inherits it. */
+	if (r == 0)
+		r = offload_start(&srv->env.offload);
+	if (r == 0)
+		r = epoll_set(srv->epfd, EPOLL_CTL_ADD,
+			      offload_fd(srv->env.offload), EPOLLIN,
+			      &srv->offload_src);
 	if (r < 0)
 		goto fail;
 	srv->started_ms = now_ms();
@@ -193,10 +210,12 @@ static void uid_count_release(struct server *srv, const struct client *c)
 
 		if (u->uid != c->uid)
 			continue;
-		if (c->refused)
+		if (c->refused) {
 			u->refused--;
-		else
+		} else {
 			u->sessions--;
+			srv->granted--;
+		}
 		uid_count_trim(srv, u);
 		return;
 	}
@@ -259,6 +278,49 @@ static void client_sync(struct server *srv, struct client *c)
 	}
 }
 
+/* Why a new connection gets no session; said in answer to its Hello. */
+static void server_deny(struct server *srv, struct session *s,
+			const struct session_peer *peer,
+			const struct policy *pol, const struct uid_count *u,
+			int identify_err)
+{
+	uint32_t uid = peer->cred.uid;
+	int pid = peer->cred.pid;
+
+	if (identify_err == -EMFILE || identify_err == -ENFILE ||
+	    identify_err == -ENOMEM) {
+		log_limited(LOG_WARNING, "uid %u pid %d: refused: cannot read its "
+			    "resource limits: %s", uid, pid,
+			    strerror(-identify_err));
+		session_deny(s, SR_STATUS_QUOTA, identify_err == -ENOMEM ?
+			     "the daemon is out of memory" :
+			     "the daemon is out of file descriptors");
+	} else if (identify_err < 0) {
+		log_warn("uid %u pid %d: refused: cannot read its resource "
+			 "limits (/proc/%d/limits): %s", uid, pid, pid,
+			 strerror(-identify_err));
+		session_deny(s, SR_STATUS_NOT_PERMITTED,
+			     identify_err == -ESRCH ?
+			     "the connecting process is gone" :
+			     "the daemon cannot read the client's resource limits");
+	} else if (pol->max_sessions == 0) {
+		log_info("uid %u pid %d: refused: no sessions allowed", uid, pid);
+		session_deny(s, SR_STATUS_NOT_PERMITTED,
+			     "no sessions allowed for this uid");
+	} else if (u->sessions >= pol->max_sessions) {
+		log_info("uid %u pid %d: refused: %u sessions is its limit", uid,
+			 pid, pol->max_sessions);
+		session_deny(s, SR_STATUS_QUOTA, "too many sessions for this uid");
+	} else {
+		log_limited(LOG_WARNING, "uid %u pid %d: refused: %u sessions is "
+			    "the daemon's limit (max_sessions_total)", uid, pid,
+			    srv->max_sessions_total);
+		session_deny(s, SR_STATUS_QUOTA,
+			     "the daemon's session limit (max_sessions_total) "
+			     "is reached");
+	}
+}
+
 static void server_accept(struct server *srv)
 {
 	/* Bounded so a connect storm cannot starve established sessions. */
@@ -278,54 +340,52 @@ static void server_accept(struct server *srv)
 			}
 			return;
 		}
-		struct ucred peer;
-		socklen_t len = sizeof(peer);
+		struct session_peer peer = { .file_size_limit = UINT64_MAX };
+		socklen_t len = sizeof(peer.cred);
+		int pr;
 
 		srv->accept_warned = false;
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) < 0) {
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer.cred, &len) < 0) {
 			log_warn("new connection: no peer credentials: %s; refused",
 				 strerror(errno));
 			close(fd);
 			continue;
 		}
-		const struct policy *pol = config_lookup(srv->cfg, peer.uid,
-							 peer.gid);
-		struct uid_count *u = uid_count_get(srv, peer.uid);
+		pr = peer_read_limits(fd, &peer.cred, &peer.file_size_limit);
+		const struct policy *pol = config_lookup(srv->cfg, peer.cred.uid,
+							 peer.cred.gid);
+		struct uid_count *u = uid_count_get(srv, peer.cred.uid);
 		struct client *c = u ? calloc(1, sizeof(*c)) : NULL;
 		struct session *s = c ? session_new(srv->next_session_id, fd,
-						    &peer, pol) : NULL;
+						    &peer, pol, &srv->env) : NULL;
 		if (!s) {
 			log_err("uid %u pid %d: out of memory; connection refused",
-				peer.uid, peer.pid);
+				peer.cred.uid, peer.cred.pid);
 			if (u)
 				uid_count_trim(srv, u);
 			free(c);
 			close(fd);
 			continue;
 		}
-		c->uid = peer.uid;
-		if (u->sessions >= pol->max_sessions) {
+		c->uid = peer.cred.uid;
+		session_set_owner(s, c);
+		if (u->sessions >= pol->max_sessions ||
+		    srv->granted >= srv->max_sessions_total || pr < 0) {
 			if (u->refused >= MAX_PENDING_REFUSALS) {
-				log_warn("uid %u pid %d: over its session quota "
-					 "with %u refusals pending; connection "
-					 "closed", peer.uid, peer.pid, u->refused);
+				log_warn("uid %u pid %d: refused with %u refusals "
+					 "pending; connection closed",
+					 peer.cred.uid, peer.cred.pid, u->refused);
 				session_free(s);
 				uid_count_trim(srv, u);
 				free(c);
 				continue;
 			}
-			log_info("uid %u pid %d: refused: %u sessions is its "
-				 "limit", peer.uid, peer.pid, pol->max_sessions);
-			if (pol->max_sessions == 0)
-				session_deny(s, SR_STATUS_NOT_PERMITTED,
-					     "no sessions allowed for this uid");
-			else
-				session_deny(s, SR_STATUS_QUOTA,
-					     "too many sessions for this uid");
+			server_deny(srv, s, &peer, pol, u, pr);
 			c->refused = true;
 			u->refused++;
 		} else {
 			u->sessions++;
+			srv->granted++;
 		}
 		c->session = s;
 		c->sock_src = (struct source){ SOURCE_SOCK, c };
@@ -539,6 +599,17 @@ static void server_dispatch(struct server *srv, struct epoll_event *ev)
 		}
 		return;
 	}
+	case SOURCE_OFFLOAD: {
+		struct offload_job *job;
+
+		while ((job = offload_take_done(srv->env.offload))) {
+			struct session *s = session_of_setup(job);
+
+			session_on_setup_done(s);
+			client_sync(srv, session_owner(s));
+		}
+		return;
+	}
 	case SOURCE_SOCK:
 		if (c->dead || session_sock(c->session) < 0)
 			return;
@@ -599,6 +670,13 @@ void server_free(struct server *srv)
 {
 	if (!srv)
 		return;
+	/* Before any session goes: the thread may be setting one up. */
+	if (srv->env.offload) {
+		offload_stop(srv->env.offload);
+		srv->env.offload = NULL;
+		for (struct client *c = srv->clients; c; c = c->next)
+			session_setup_reclaim(c->session);
+	}
 	while (srv->clients) {
 		struct client *c = srv->clients;
 		srv->clients = c->next;

@@ -17,12 +17,17 @@
 #include "session.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "admission.h"
 #include "arena.h"
 #include "fd_registry.h"
 #include "log.h"
@@ -52,9 +57,19 @@
 #define COMPLETION_MAX_BYTES 48U
 #define SLOT_BACK_MAX_BYTES 16U
 #define HANDLE_MAX_BYTES 16U
+/* A submit slower than this means the kernel did I/O in the submitting
+ * thread, which admission and IOSQE_ASYNC are there to prevent: logged. */
+#define SLOW_SUBMIT_NS (20ULL * 1000 * 1000)
+/* io_uring workers of the thread that serves sessions: file I/O that
+ * missed the page cache, fsync, fallocate (bounded), and sockets that
+ * must wait (unbounded, but most socket I/O is poll-driven and takes
+ * none).  Sessions beyond that wait for a worker, they do not add one. */
+#define SESSION_IOWQ_BOUNDED 16U
+#define SESSION_IOWQ_UNBOUNDED 128U
 
 enum session_phase {
 	PHASE_HELLO,   /* waiting for Hello */
+	PHASE_SETUP,   /* Hello taken; set-up runs on the offload thread */
 	PHASE_READY,   /* serving */
 	PHASE_CLOSING, /* socket gone; draining the ring */
 };
@@ -98,11 +113,23 @@ struct session {
 	uint64_t id;
 	int sock;
 	struct ucred peer;
+	uint64_t file_size_limit; /* the client's RLIMIT_FSIZE */
 	struct policy policy;
+	struct session_env *env;
+	void *owner;
 	enum session_phase phase;
 	uint32_t errors;
 	enum sr_status deny_status; /* OK unless session_deny() was called */
 	const char *deny_reason;
+
+	/* Set-up on the offload thread: while setup_busy, the arena, ring,
+	 * tables and queues below belong to that thread alone. */
+	struct offload_job setup_job;
+	bool setup_busy;
+	int setup_result;
+	uint32_t setup_count, setup_size;
+	uint32_t hello_seq;
+	uint64_t pinned; /* bytes of env->pinned this session holds */
 
 	struct arena arena;
 	struct ring_driver ring;
@@ -125,6 +152,10 @@ struct session {
 	int stash_fd;
 
 	bool shutting_down; /* session_shutdown(): close once all is sent */
+	/* Ends once the stash is sent (why, for the log), after saying so
+	 * with an Error when end_reason_pending. */
+	const char *end_after_flush;
+	bool end_reason_pending;
 	bool recancel;      /* an operation ended while cancelling */
 	uint64_t ops_done, ops_refused;
 	uint64_t bytes_read, bytes_written;
@@ -140,8 +171,10 @@ static unsigned char unpack_buf[UNPACK_ARENA_BYTES];
 /* One Submit's operations, parsed before any is validated. */
 static struct op_request batch_reqs[WIRE_MAX_BATCH];
 
-struct session *session_new(uint64_t id, int sock, const struct ucred *peer,
-			    const struct policy *policy)
+struct session *session_new(uint64_t id, int sock,
+			    const struct session_peer *peer,
+			    const struct policy *policy,
+			    struct session_env *env)
 {
 	struct session *s = calloc(1, sizeof(*s));
 
@@ -149,8 +182,10 @@ struct session *session_new(uint64_t id, int sock, const struct ucred *peer,
 		return NULL;
 	s->id = id;
 	s->sock = sock;
-	s->peer = *peer;
+	s->peer = peer->cred;
+	s->file_size_limit = peer->file_size_limit;
 	s->policy = *policy;
+	s->env = env;
 	s->phase = PHASE_HELLO;
 	s->arena = (struct arena)ARENA_INIT;
 	s->stash_fd = -1;
@@ -163,9 +198,10 @@ void session_free(struct session *s)
 		return;
 	/* Callers only free drained sessions; refuse to free memory the
 	 * kernel may still write rather than trust that. */
-	if (s->in_flight) {
-		log_err("session %llu: freed with %u operations in flight; leaking it",
-			(unsigned long long)s->id, s->in_flight);
+	if (s->in_flight || s->setup_busy) {
+		log_err("session %llu: freed with %u operations in flight%s; "
+			"leaking it", (unsigned long long)s->id, s->in_flight,
+			s->setup_busy ? " and its set-up running" : "");
 		return;
 	}
 	/* The ring goes first: it drops the files, the pool and the
@@ -182,7 +218,18 @@ void session_free(struct session *s)
 	free(s->ops);
 	free(s->free_ops);
 	free(s->out);
+	s->env->pinned -= s->pinned;
 	free(s);
+}
+
+void session_set_owner(struct session *s, void *owner)
+{
+	s->owner = owner;
+}
+
+void *session_owner(const struct session *s)
+{
+	return s->owner;
 }
 
 void session_deny(struct session *s, enum sr_status status, const char *why)
@@ -228,7 +275,12 @@ bool session_wants_write(const struct session *s)
  */
 bool session_wants_read(const struct session *s)
 {
-	if (s->sock < 0 || s->stash_len > 0 || s->shutting_down)
+	if (s->sock < 0 || s->stash_len > 0 || s->shutting_down ||
+	    s->end_after_flush)
+		return false;
+	/* Nothing is read while the set-up runs: requests would meet a
+	 * session that is neither new nor ready. */
+	if (s->phase == PHASE_SETUP)
 		return false;
 	if (s->phase != PHASE_READY)
 		return true;
@@ -238,7 +290,8 @@ bool session_wants_read(const struct session *s)
 
 bool session_drained(const struct session *s)
 {
-	return s->phase == PHASE_CLOSING && s->in_flight == 0;
+	return s->phase == PHASE_CLOSING && s->in_flight == 0 &&
+	       !s->setup_busy;
 }
 
 /*
@@ -288,13 +341,16 @@ void session_close(struct session *s, const char *reason)
 
 void session_get_stats(const struct session *s, struct session_stats *st)
 {
+	/* The tables are the offload thread's while it builds them. */
+	bool built = !s->setup_busy;
+
 	*st = (struct session_stats){
 		.id = s->id,
 		.uid = s->peer.uid,
 		.pid = s->peer.pid,
-		.slots_in_use = s->slots.busy,
+		.slots_in_use = built ? s->slots.busy : 0,
 		.in_flight = s->in_flight,
-		.fds = s->fds.live_count,
+		.fds = built ? s->fds.live_count : 0,
 		.ops_done = s->ops_done,
 		.ops_refused = s->ops_refused,
 		.bytes_read = s->bytes_read,
@@ -374,6 +430,33 @@ static void session_reply(struct session *s, bool has_seq, uint32_t seq,
 	session_send(s, &reply->base, fd);
 }
 
+/*
+ * End a session that has earned it (end_after_flush), saying why: once
+ * what is queued before has gone out, an Error{QUOTA} (no seq), then the
+ * close.  A client that does not read keeps the session waiting, not
+ * reading, as backpressure would.
+ */
+static void session_try_end(struct session *s)
+{
+	if (!s->end_after_flush || s->sock < 0 || s->stash_len)
+		return;
+	if (s->end_reason_pending) {
+		Saferring__Reply reply = SAFERRING__REPLY__INIT;
+		Saferring__Error err = SAFERRING__ERROR__INIT;
+
+		s->end_reason_pending = false;
+		err.status = SR_STATUS_QUOTA;
+		err.message = (char *)"too many refused requests (max_errors); "
+				      "the session ends";
+		reply.body_case = SAFERRING__REPLY__BODY_ERROR;
+		reply.error = &err;
+		session_reply(s, false, 0, &reply, -1);
+		if (s->stash_len || s->sock < 0)
+			return;
+	}
+	session_close(s, s->end_after_flush);
+}
+
 /* Answer a request with an error; a session that keeps earning them is
  * ended. */
 static void session_refuse(struct session *s, bool has_seq, uint32_t seq,
@@ -392,8 +475,11 @@ static void session_refuse(struct session *s, bool has_seq, uint32_t seq,
 	if (status < SR_STATUS__COUNT)
 		s->refusals[status]++;
 	session_reply(s, has_seq, seq, &reply, -1);
-	if (++s->errors >= s->policy.max_errors)
-		session_close(s, "too many refused requests");
+	if (++s->errors < s->policy.max_errors || s->sock < 0)
+		return;
+	s->end_after_flush = "too many refused requests";
+	s->end_reason_pending = true;
+	session_try_end(s);
 }
 
 static void session_queue_completion(struct session *s,
@@ -587,18 +673,40 @@ static int session_setup(struct session *s, uint32_t count, uint32_t size)
 	cfg.bufs = iov;
 	cfg.nbufs = count;
 	cfg.allowed_ops = s->policy.allowed_ops;
+	cfg.iowq_bounded = SESSION_IOWQ_BOUNDED;
+	cfg.iowq_unbounded = SESSION_IOWQ_UNBOUNDED;
 	r = ring_driver_init(&s->ring, &cfg);
 	free(iov);
 	return r;
 }
 
+/* On the offload thread: nothing here may log or touch what the event
+ * loop uses (see offload.h); the result goes back in setup_result. */
+static void session_setup_run(struct offload_job *job)
+{
+	struct session *s = session_of_setup(job);
+
+	s->setup_result = session_setup(s, s->setup_count, s->setup_size);
+}
+
+struct session *session_of_setup(struct offload_job *job)
+{
+	return (struct session *)((char *)job -
+				  offsetof(struct session, setup_job));
+}
+
+void session_setup_reclaim(struct session *s)
+{
+	s->setup_busy = false;
+	if (s->phase == PHASE_SETUP)
+		session_close(s, "daemon stopping");
+}
+
 static void session_on_hello(struct session *s, uint32_t seq,
 			     const Saferring__Hello *hello)
 {
-	Saferring__Reply reply = SAFERRING__REPLY__INIT;
-	Saferring__Welcome welcome = SAFERRING__WELCOME__INIT;
 	uint32_t count, size;
-	int r;
+	uint64_t bytes;
 
 	if (hello->version != SR_PROTOCOL_VERSION) {
 		session_refuse(s, true, seq, SR_STATUS_VERSION,
@@ -614,13 +722,74 @@ static void session_on_hello(struct session *s, uint32_t seq,
 	policy_grant_slots(&s->policy, hello->has_slot_count ? hello->slot_count : 0,
 			   hello->has_slot_size ? hello->slot_size : 0,
 			   &count, &size);
-	r = session_setup(s, count, size);
+	/* Arenas are pinned: all of them together stay under the budget
+	 * (max_pinned_total), whichever uids hold them. */
+	bytes = (uint64_t)count * size;
+	if (bytes > s->env->pinned_max - s->env->pinned) {
+		log_limited(LOG_WARNING, "session %llu uid %u pid %d: refused: "
+			    "%llu bytes of arena would pass max_pinned_total "
+			    "(%llu of %llu in use)", (unsigned long long)s->id,
+			    s->peer.uid, s->peer.pid, (unsigned long long)bytes,
+			    (unsigned long long)s->env->pinned,
+			    (unsigned long long)s->env->pinned_max);
+		session_refuse(s, true, seq, SR_STATUS_QUOTA,
+			       "the daemon's pinned-memory limit "
+			       "(max_pinned_total) is reached");
+		session_close(s, "pinned-memory limit");
+		return;
+	}
+	s->env->pinned += bytes;
+	s->pinned = bytes;
+	s->setup_count = count;
+	s->setup_size = size;
+	s->hello_seq = seq;
+	s->phase = PHASE_SETUP;
+	s->setup_busy = true;
+	s->setup_job.run = session_setup_run;
+	offload_submit(s->env->offload, &s->setup_job);
+}
+
+/* What a client hears when its session cannot be set up: its quota when
+ * the daemon ran out of a resource it rations, else the daemon's fault. */
+static enum sr_status setup_status(int err, const char **why)
+{
+	switch (err) {
+	case -EMFILE:
+	case -ENFILE:
+		*why = "the daemon is out of file descriptors";
+		return SR_STATUS_QUOTA;
+	case -ENOMEM:
+		/* io_uring charges pinned buffers to RLIMIT_MEMLOCK. */
+		*why = "the daemon cannot pin more memory (RLIMIT_MEMLOCK)";
+		return SR_STATUS_QUOTA;
+	default:
+		*why = "daemon could not set up the session";
+		return SR_STATUS_INTERNAL;
+	}
+}
+
+void session_on_setup_done(struct session *s)
+{
+	Saferring__Reply reply = SAFERRING__REPLY__INIT;
+	Saferring__Welcome welcome = SAFERRING__WELCOME__INIT;
+	uint32_t seq = s->hello_seq, count = s->setup_count;
+	uint32_t size = s->setup_size;
+	int r = s->setup_result;
+
+	s->setup_busy = false;
+	/* Closed meanwhile: nothing was submitted, session_free() undoes
+	 * whatever the set-up built. */
+	if (s->phase != PHASE_SETUP)
+		return;
 	if (r < 0) {
-		log_err("session %llu uid %u: cannot set up %u slots of %u bytes: %s",
-			(unsigned long long)s->id, s->peer.uid, count, size,
-			strerror(-r));
-		session_refuse(s, true, seq, SR_STATUS_INTERNAL,
-			       "daemon could not set up the session");
+		const char *why;
+		enum sr_status st = setup_status(r, &why);
+
+		log_err("session %llu uid %u: cannot set up %u slots of %u bytes: "
+			"%s%s", (unsigned long long)s->id, s->peer.uid, count,
+			size, strerror(-r), r == -ENOMEM ?
+			" (pinned memory is charged to RLIMIT_MEMLOCK)" : "");
+		session_refuse(s, true, seq, st, why);
 		session_close(s, "setup failed");
 		return;
 	}
@@ -638,6 +807,12 @@ static void session_on_hello(struct session *s, uint32_t seq,
 	welcome.max_batch = WIRE_MAX_BATCH;
 	welcome.has_fd_table_size = true;
 	welcome.fd_table_size = s->fds.capacity;
+	welcome.has_allowed_ops = true;
+	welcome.allowed_ops = s->policy.allowed_ops;
+	welcome.has_max_errors = true;
+	welcome.max_errors = s->policy.max_errors;
+	welcome.has_max_file_size = s->file_size_limit != UINT64_MAX;
+	welcome.max_file_size = s->file_size_limit;
 	reply.body_case = SAFERRING__REPLY__BODY_WELCOME;
 	reply.welcome = &welcome;
 	/* The client's copy of the memfd is all it needs; ours can go. */
@@ -655,10 +830,30 @@ static void session_on_register_fd(struct session *s, uint32_t seq,
 	uint32_t index, gen;
 	int r;
 
+	struct admission adm;
+
 	if (m->nfds != 1 || m->fds_truncated) {
 		wire_msg_close_fds(m);
 		session_refuse(s, true, seq, SR_STATUS_BAD_DESCRIPTORS,
 			       "RegisterFd takes exactly one descriptor");
+		return;
+	}
+	r = admission_check(m->fds[0], s->policy.allowed_fs, &adm);
+	if (r == 0 && (adm.attrs & ADMIT_APPEND) &&
+	    s->file_size_limit != UINT64_MAX) {
+		/* Where an O_APPEND write lands is the file's size at that
+		 * moment: the client's RLIMIT_FSIZE could not be applied. */
+		snprintf(adm.what, sizeof(adm.what), "file opened O_APPEND: "
+			 "with a file size limit (RLIMIT_FSIZE) its writes "
+			 "cannot be checked");
+		r = -EPERM;
+	} else if (r < 0 && r != -EPERM) {
+		snprintf(adm.what, sizeof(adm.what), "descriptor cannot be "
+			 "inspected: %s", strerror(-r));
+	}
+	if (r < 0) {
+		wire_msg_close_fds(m);
+		session_refuse(s, true, seq, SR_STATUS_BAD_DESCRIPTORS, adm.what);
 		return;
 	}
 	r = fd_registry_alloc(&s->fds, &index, &gen);
@@ -677,6 +872,9 @@ static void session_on_register_fd(struct session *s, uint32_t seq,
 			       "descriptor cannot be registered");
 		return;
 	}
+	fd_registry_set_attrs(&s->fds, index, adm.attrs);
+	log_debug("session %llu: handle %u is a %s", (unsigned long long)s->id,
+		  index, adm.what);
 	handle.index = index;
 	handle.generation = gen;
 	body.handle = &handle;
@@ -759,14 +957,35 @@ static void session_hold_slot(struct session *s, struct op_record *rec,
 	rec->slots[rec->nslots++] = index;
 }
 
-/* Fill the record's iovecs from the request's ranges. */
+/* Bytes a write at @req's offset may move before the client's
+ * RLIMIT_FSIZE: the kernel cuts a write that crosses the limit there
+ * (the validator refused one that starts past it).  UINT64_MAX when no
+ * limit applies. */
+static uint64_t session_write_room(const struct session *s,
+				   const struct op_request *req)
+{
+	if (s->file_size_limit == UINT64_MAX || !req->has_fd ||
+	    !(fd_registry_attrs(&s->fds, req->fd_index) & ADMIT_REGULAR) ||
+	    (req->opcode != SR_OP_WRITE && req->opcode != SR_OP_WRITEV) ||
+	    req->file_offset >= s->file_size_limit)
+		return UINT64_MAX;
+	return s->file_size_limit - req->file_offset;
+}
+
+/* Fill the record's iovecs from the request's ranges, cut to @room
+ * bytes in all. */
 static void session_fill_iov(struct session *s, struct op_record *rec,
-			     const struct op_request *req)
+			     const struct op_request *req, uint64_t room)
 {
 	for (uint32_t i = 0; i < req->n_iov; i++) {
+		uint32_t len = req->iov[i].length;
+
+		if (len > room)
+			len = (uint32_t)room;
+		room -= len;
 		rec->iov[i].iov_base = slot_addr(s, req->iov[i].index,
 						 req->iov[i].offset);
-		rec->iov[i].iov_len = req->iov[i].length;
+		rec->iov[i].iov_len = len;
 	}
 	rec->vectored = true;
 }
@@ -804,7 +1023,7 @@ static void session_daemon_op(struct session *s, const struct op_request *req)
  * reserved before and the quota make impossible. */
 static int session_start_op(struct session *s, const struct op_request *req)
 {
-	uint64_t target = 0;
+	uint64_t target = 0, room;
 	uint32_t idx;
 	struct op_record *rec;
 	struct ring_op rop = { 0 };
@@ -836,7 +1055,13 @@ static int session_start_op(struct session *s, const struct op_request *req)
 		.target = target,
 		.link = req->link,
 		.user_data = idx | (uint64_t)rec->incarnation << 32,
+		/* A file whose server may hold a read never gets the
+		 * submitting thread: io_uring's workers wait for it. */
+		.async = req->has_fd &&
+			 (fd_registry_attrs(&s->fds, req->fd_index) &
+			  ADMIT_MAY_BLOCK),
 	};
+	room = session_write_room(s, req);
 
 	switch (req->opcode) {
 	case SR_OP_READ:
@@ -849,20 +1074,21 @@ static int session_start_op(struct session *s, const struct op_request *req)
 			break;
 		}
 		rop.addr = slot_addr(s, req->slot_index, req->slot_offset);
-		rop.len = req->slot_length;
+		rop.len = req->slot_length < room ? req->slot_length :
+						    (uint32_t)room;
 		rop.buf_index = (uint16_t)req->slot_index;
 		if (req->opcode == SR_OP_SEND || req->opcode == SR_OP_RECV)
 			rop.op_flags = req->msg_flags;
 		break;
 	case SR_OP_READV:
 	case SR_OP_WRITEV:
-		session_fill_iov(s, rec, req);
+		session_fill_iov(s, rec, req, room);
 		rop.addr = rec->iov;
 		rop.len = req->n_iov;
 		break;
 	case SR_OP_SENDMSG:
 	case SR_OP_RECVMSG:
-		session_fill_iov(s, rec, req);
+		session_fill_iov(s, rec, req, UINT64_MAX);
 		/* No name, no control data: nothing but payload. */
 		rec->msg = (struct msghdr){ .msg_iov = rec->iov,
 					    .msg_iovlen = req->n_iov };
@@ -930,6 +1156,7 @@ static void session_view(const struct session *s, struct validator_view *v)
 		.max_in_flight = s->policy.max_in_flight,
 		.allowed_ops = s->policy.allowed_ops,
 		.pool_capacity = s->pool_capacity,
+		.file_size_limit = s->file_size_limit,
 	};
 }
 
@@ -1113,11 +1340,27 @@ static void session_on_datagram(struct session *s, struct wire_msg *m)
 	/* Nothing unpacked outlives this call: the arena is reset next time. */
 }
 
+static uint64_t session_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
 static void session_submit_queued(struct session *s)
 {
 	if (!s->queued)
 		return;
+	uint64_t t0 = session_now_ns();
 	int r = ring_driver_submit(&s->ring);
+	uint64_t took = session_now_ns() - t0;
+
+	if (took > SLOW_SUBMIT_NS)
+		log_limited(LOG_WARNING, "session %llu uid %u pid %d: submitting "
+			    "%u operations took %llu ms; other sessions waited",
+			    (unsigned long long)s->id, s->peer.uid, s->peer.pid,
+			    s->queued, (unsigned long long)(took / 1000000));
 	if (r < 0) {
 		/* The SQEs stay queued; they go with the next submit.  The
 		 * quota keeps them from overrunning the SQ meanwhile. */
@@ -1146,6 +1389,15 @@ static void session_progress(struct session *s)
 	session_flush(s);
 }
 
+/* recvmsg answers 0 both for an empty datagram and at end of file; only
+ * the latter leaves the socket hung up. */
+static bool session_peer_gone(int sock)
+{
+	struct pollfd p = { .fd = sock, .events = POLLIN | POLLRDHUP };
+
+	return poll(&p, 1, 0) < 0 || (p.revents & (POLLHUP | POLLRDHUP));
+}
+
 void session_on_readable(struct session *s)
 {
 	for (int i = 0; i < READS_PER_EVENT && session_wants_read(s); i++) {
@@ -1154,9 +1406,15 @@ void session_on_readable(struct session *s)
 
 		if (r == -EAGAIN)
 			break;
-		if (r == 0) {
+		if (r == 0 && session_peer_gone(s->sock)) {
 			session_close(s, "client disconnected");
 			break;
+		}
+		if (r == 0) {
+			session_refuse(s, false, 0, SR_STATUS_MALFORMED,
+				       "empty datagram");
+			session_progress(s);
+			continue;
 		}
 		if (r < 0) {
 			session_close(s, strerror(-r));
@@ -1190,6 +1448,7 @@ void session_on_writable(struct session *s)
 		return;
 	}
 	session_flush(s);
+	session_try_end(s);
 	session_finish_shutdown(s);
 }
 

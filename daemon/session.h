@@ -14,7 +14,11 @@
  *
  * It must never free its arena, files or ring while the kernel may still
  * use them: session_close() cancels, and the session may only be freed
- * once session_drained() says every completion came back.
+ * once session_drained() says every completion came back, and never
+ * while its set-up runs on the offload thread.
+ *
+ * Every descriptor it is given passes admission (admission.h) first, and
+ * the client's own RLIMIT_FSIZE applies to writes on regular files.
  */
 #ifndef SAFERRINGD_SESSION_H
 #define SAFERRINGD_SESSION_H
@@ -23,16 +27,44 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "offload.h"
 #include "policy.h"
 #include "saferring.h"
 
 struct session;
 
-/* Takes ownership of @sock (non-blocking).  NULL when out of memory. */
-struct session *session_new(uint64_t id, int sock, const struct ucred *peer,
-			    const struct policy *policy);
+/* What every session shares, owned by the server. */
+struct session_env {
+	struct offload *offload;   /* runs each session's set-up */
+	uint64_t pinned_max;       /* arena bytes of all sessions together */
+	uint64_t pinned;           /* held now (see session_free) */
+};
+
+/* Who the client is, as the kernel vouches for it when it connected. */
+struct session_peer {
+	struct ucred cred;         /* SO_PEERCRED */
+	uint64_t file_size_limit;  /* its RLIMIT_FSIZE; UINT64_MAX: none */
+};
+
+/* Takes ownership of @sock (non-blocking).  @env must outlive the
+ * session.  NULL when out of memory. */
+struct session *session_new(uint64_t id, int sock,
+			    const struct session_peer *peer,
+			    const struct policy *policy,
+			    struct session_env *env);
 /* Only once session_drained(). */
 void session_free(struct session *s);
+/* The caller's pointer, kept for it (the server's record). */
+void session_set_owner(struct session *s, void *owner);
+void *session_owner(const struct session *s);
+/* The session whose set-up @job was (handed back by offload). */
+struct session *session_of_setup(struct offload_job *job);
+/* Its set-up finished on the offload thread: welcome or refuse. */
+void session_on_setup_done(struct session *s);
+/* The offload thread is gone (offload_stop): whatever it did or did not
+ * do of this session's set-up is the event loop's again; the session
+ * closes if it was waiting for it. */
+void session_setup_reclaim(struct session *s);
 
 /* Event handlers; each does a bounded amount of work. */
 void session_on_readable(struct session *s);

@@ -19,6 +19,8 @@
 
 #include "validator.h"
 
+#include "admission.h"
+
 _Static_assert(SR_POLL_EVENTS == (POLLIN | POLLPRI | POLLOUT | POLLERR |
 				  POLLHUP | POLLRDHUP),
 	       "SR_POLL_EVENTS must be the poll(2) bits it documents");
@@ -251,6 +253,35 @@ static enum sr_status check_ranges(const struct op_request *op)
 	return SR_STATUS_OK;
 }
 
+/* What the kernel would answer the client itself: writes are checked
+ * against the writer's RLIMIT_FSIZE, and the writer here is the daemon,
+ * so the client's limit is applied by hand (generic_write_check_limits:
+ * a write starting at or past it fails with EFBIG; inode_newsize_ok for
+ * a fallocate that grows the file). */
+static enum sr_status check_file_size(const struct validator_view *v,
+				      const struct op_request *op)
+{
+	uint64_t limit = v->file_size_limit;
+
+	if (limit == UINT64_MAX || !op->has_fd ||
+	    !(fd_registry_attrs(v->fds, op->fd_index) & ADMIT_REGULAR))
+		return SR_STATUS_OK;
+	switch (op->opcode) {
+	case SR_OP_WRITE:
+	case SR_OP_WRITEV:
+		return op->file_offset >= limit ? SR_STATUS_FILE_TOO_LARGE :
+						  SR_STATUS_OK;
+	case SR_OP_FALLOCATE:
+		if (op->flags & SR_FALLOC_KEEP_SIZE)
+			return SR_STATUS_OK;
+		/* check_ranges bounded the sum to INT64_MAX. */
+		return op->file_offset + op->length > limit ?
+		       SR_STATUS_FILE_TOO_LARGE : SR_STATUS_OK;
+	default:
+		return SR_STATUS_OK;
+	}
+}
+
 static enum sr_status check_addr(const struct op_request *op)
 {
 	sa_family_t family;
@@ -324,6 +355,8 @@ enum sr_status validate_op(const struct validator_view *v,
 		st = check_slots(v->slots, op);
 	if (st == SR_STATUS_OK)
 		st = check_ranges(op);
+	if (st == SR_STATUS_OK)
+		st = check_file_size(v, op);
 	if (st == SR_STATUS_OK && op->has_addr)
 		st = check_addr(op);
 	if (st == SR_STATUS_OK)

@@ -78,6 +78,8 @@ struct validator_view {
 	uint32_t max_in_flight; /* quota */
 	uint64_t allowed_ops;   /* bit (1 << opcode) set when permitted */
 	uint32_t pool_capacity; /* slots the receive pool can hold */
+	uint64_t file_size_limit; /* the client's RLIMIT_FSIZE; UINT64_MAX:
+				   * none */
 	/* This operation's place in a chain; all zero outside one. */
 	bool follows_link;      /* the previous operation links to it */
 	uint32_t prev_opcode;   /* that operation's opcode */
@@ -104,7 +106,11 @@ struct validator_view {
  *     generation current (STALE_GENERATION), offset + length inside the
  *     slot without overflow, the whole slot for PROVIDE (OUT_OF_BOUNDS);
  *  8. file_offset <= INT64_MAX, and file_offset + length <= INT64_MAX
- *     for FALLOCATE (OUT_OF_BOUNDS);
+ *     for FALLOCATE (OUT_OF_BOUNDS); on a regular file (ADMIT_REGULAR),
+ *     what the client's own RLIMIT_FSIZE would refuse: a WRITE or WRITEV
+ *     starting at or past it, a FALLOCATE that may grow the file past
+ *     it (FILE_TOO_LARGE; a write that crosses it is cut there by the
+ *     caller, as the kernel cuts it);
  *  9. CONNECT address: AF_INET or AF_INET6 at exactly its size
  *     (BAD_ADDRESS); a well-formed AF_UNIX address is NOT_PERMITTED (the
  *     daemon's credentials would do the connect); anything else

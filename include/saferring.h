@@ -59,6 +59,8 @@ enum sr_status {
 	SR_STATUS_BAD_CHAIN = 19,     /* chain runs past its batch, or op not
 				       * allowed at that place in a chain */
 	SR_STATUS_BAD_ADDRESS = 20,   /* socket address family or length */
+	SR_STATUS_FILE_TOO_LARGE = 21, /* a write or fallocate past the
+					* client's own RLIMIT_FSIZE */
 	SR_STATUS__COUNT
 };
 

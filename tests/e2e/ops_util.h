@@ -163,11 +163,46 @@ static inline int ou_dial(uint16_t port)
 	return fd;
 }
 
-/* A connected stream pair: sv[0] for the daemon, sv[1] for the test. */
+/* A connected TCP pair on loopback: sv[0] for the daemon, sv[1] for the
+ * test.  (The daemon admits no AF_UNIX socket: its peer would see the
+ * daemon's credentials.) */
 static inline void ou_socketpair(int sv[2])
 {
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
-				    sv), 0);
+	struct sockaddr_in a = ou_loopback(0);
+	socklen_t len = sizeof(a);
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(l >= 0);
+	assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(l, 1), 0);
+	assert_int_equal(getsockname(l, (struct sockaddr *)&a, &len), 0);
+	sv[1] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(sv[1] >= 0);
+	assert_int_equal(connect(sv[1], (struct sockaddr *)&a, sizeof(a)), 0);
+	sv[0] = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(sv[0] >= 0);
+	close(l);
+}
+
+/* A connected UDP pair on loopback, for message boundaries. */
+static inline void ou_udp_pair(int sv[2])
+{
+	struct sockaddr_in a[2];
+	socklen_t len = sizeof(a[0]);
+
+	for (int i = 0; i < 2; i++) {
+		a[i] = ou_loopback(0);
+		sv[i] = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		assert_true(sv[i] >= 0);
+		assert_int_equal(bind(sv[i], (struct sockaddr *)&a[i],
+				      sizeof(a[i])), 0);
+		assert_int_equal(getsockname(sv[i], (struct sockaddr *)&a[i],
+					     &len), 0);
+	}
+	assert_int_equal(connect(sv[0], (struct sockaddr *)&a[1],
+				 sizeof(a[1])), 0);
+	assert_int_equal(connect(sv[1], (struct sockaddr *)&a[0],
+				 sizeof(a[0])), 0);
 }
 
 /* Register @fd and close our copy: the daemon holds the only one. */

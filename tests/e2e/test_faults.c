@@ -6,7 +6,8 @@
  * raise it again) is lowered with prlimit(2) to a dozen descriptors above
  * what it uses.  Then:
  *  1. sessions are opened until one cannot be set up: it must be refused
- *     cleanly, Error{INTERNAL} to its Hello and end of file;
+ *     cleanly, Error{QUOTA} to its Hello (the daemon is out of a resource
+ *     it rations, not broken) and end of file;
  *  2. connections that never send Hello take the remaining descriptors
  *     until the daemon cannot accept: the next client waits in the listen
  *     backlog, every session held keeps working, and the daemon does not
@@ -152,7 +153,7 @@ static void test_descriptor_limit(void **state)
 	low.rlim_cur = low.rlim_max = (rlim_t)limit;
 	/* Until the daemon stops: raising a hard limit needs
 	 * CAP_SYS_RESOURCE, which the test need not have. */
-	assert_int_equal(prlimit(hd.pid, RLIMIT_NOFILE, &low, NULL), 0);
+	assert_int_equal(hd_prlimit(&hd, RLIMIT_NOFILE, &low), 0);
 
 	/* 1. Sessions until one cannot be set up. */
 	while (nheld < MAX_TRIES) {
@@ -171,7 +172,7 @@ static void test_descriptor_limit(void **state)
 	hd_assert_alive(&hd);
 	/* Refused cleanly: an Error that says why, then end of file. */
 	assert_int_equal(out, REFUSED);
-	assert_int_equal(status, SR_STATUS_INTERNAL);
+	assert_int_equal(status, SR_STATUS_QUOTA);
 	rc_expect_eof(last, HD_TIMEOUT_MS);
 	rc_close(last);
 
@@ -224,7 +225,7 @@ static void test_descriptor_limit(void **state)
 	       out == WELCOMED ? "served" : out == REFUSED ? "refused with " :
 	       "not answered", out == REFUSED ? sr_strstatus(status) : "");
 	if (out == REFUSED) {
-		assert_int_equal(status, SR_STATUS_INTERNAL);
+		assert_int_equal(status, SR_STATUS_QUOTA);
 		rc_expect_eof(last, HD_TIMEOUT_MS);
 		rc_close(last);
 		hd_settled_fd_count(hd.pid);

@@ -28,6 +28,9 @@ struct abuser {
 	unsigned errors;    /* Error replies */
 	unsigned others;    /* replies of other kinds */
 	uint32_t last_status;
+	bool told_limit;    /* the daemon said max_errors ended it */
+	char last[8][48];   /* the last replies, for a failure message */
+	unsigned nlast;
 	bool closed;        /* end of file seen */
 };
 
@@ -131,6 +134,16 @@ static size_t structured(unsigned char *buf, size_t cap)
 	return len;
 }
 
+static const char *body_name(Saferring__Reply__BodyCase c)
+{
+	switch (c) {
+	case SAFERRING__REPLY__BODY_ERROR: return "Error";
+	case SAFERRING__REPLY__BODY_WELCOME: return "Welcome";
+	case SAFERRING__REPLY__BODY_COMPLETIONS: return "Completions";
+	default: return "other";
+	}
+}
+
 /* Read whatever replies are waiting; true at end of file. */
 static bool drain(struct abuser *a, int timeout_ms)
 {
@@ -148,7 +161,16 @@ static bool drain(struct abuser *a, int timeout_ms)
 			fail_msg("receive: %s", strerror(-n));
 		if (fd >= 0)
 			close(fd); /* a random Hello that happened to decode */
-		if (r->body_case == SAFERRING__REPLY__BODY_ERROR) {
+		snprintf(a->last[a->nlast++ % 8], sizeof(a->last[0]), "%s%s%.24s",
+			 body_name(r->body_case), r->has_seq ? "(seq) " : " ",
+			 r->body_case == SAFERRING__REPLY__BODY_ERROR &&
+			 r->error->message ? r->error->message : "");
+		if (r->body_case == SAFERRING__REPLY__BODY_ERROR &&
+		    r->error->status == SR_STATUS_QUOTA && !r->has_seq &&
+		    a->errors == MAX_ERRORS) {
+			/* Why the session ends: not a refusal of its own. */
+			a->told_limit = true;
+		} else if (r->body_case == SAFERRING__REPLY__BODY_ERROR) {
 			a->errors++;
 			a->last_status = r->error->status;
 			if (a->errors > MAX_ERRORS)
@@ -164,11 +186,21 @@ static bool drain(struct abuser *a, int timeout_ms)
 /* The session is over: it must have earned it. */
 static void finish(struct abuser *a, unsigned *ended_by_limit)
 {
-	/* Whatever is still queued arrives before the end of file. */
-	if (!drain(a, HD_TIMEOUT_MS))
-		fail_msg("no end of file within %d ms", HD_TIMEOUT_MS);
+	uint64_t deadline = hd_now_ns() + HD_TIMEOUT_MS * 1000000ULL;
+
+	/* Whatever is still queued arrives before the end of file, which may
+	 * come a moment after the last reply. */
+	while (!drain(a, HD_TIMEOUT_MS))
+		if (hd_now_ns() > deadline)
+			fail_msg("no end of file within %d ms", HD_TIMEOUT_MS);
 	a->closed = true;
 	if (a->errors == MAX_ERRORS) {
+		if (!a->told_limit) {
+			for (unsigned i = a->nlast > 8 ? a->nlast - 8 : 0;
+			     i < a->nlast; i++)
+				fprintf(stderr, "reply %u: %s\n", i, a->last[i % 8]);
+			fail_msg("session ended by max_errors without saying so");
+		}
 		(*ended_by_limit)++;
 	} else if (a->last_status != SR_STATUS_VERSION) {
 		/* Only a refused Hello may end a session earlier. */
@@ -352,7 +384,7 @@ static void test_limit_each_kind(void **state)
 			assert_int_equal(r, 0);
 			rc_expect_error(c, false, 0, want);
 		}
-		rc_expect_eof(c, HD_TIMEOUT_MS);
+		rc_expect_error_limit(c, HD_TIMEOUT_MS);
 		/* Nothing any of them carried is still held. */
 		close(pfd[1]);
 		{

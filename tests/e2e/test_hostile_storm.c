@@ -248,7 +248,7 @@ static int other_uid_roundtrip(void)
 		int r, s;
 
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (setgid(NOBODY) < 0 || setuid(NOBODY) < 0)
+		if (hd_become(NOBODY, NOBODY) < 0)
 			_exit(20);
 		r = sr_connect(hd.sock, NULL, &c);
 		if (r < 0)

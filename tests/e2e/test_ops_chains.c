@@ -104,7 +104,11 @@ static void test_short_read_breaks_soft_link(void **state)
 	assert_int_equal(fstat(dst, &st), 0);
 	assert_int_equal(st.st_size, 100);
 	/* A kernel error breaks the link too: reading a write-only file. */
-	int wo = ou_register(c, open("/dev/null", O_WRONLY | O_CLOEXEC));
+	char wo_path[200];
+
+	hd_path(&hd, "write-only", wo_path, sizeof(wo_path));
+	close(hd_make_file(&hd, "write-only", 0, 1));
+	int wo = ou_register(c, open(wo_path, O_WRONLY | O_CLOEXEC));
 	assert_int_equal(sr_prep_read(c, 6, wo, s, 0, 10, 0), 0);
 	assert_int_equal(sr_link_last(c, SR_LINK), 0);
 	assert_int_equal(sr_prep_write(c, 7, hd_, s, 0, 10, 0), 0);

@@ -86,9 +86,8 @@ static void test_multishot_recv_many(void **state)
 	assert_non_null(stream);
 	assert_true(c->slot_count >= POOL);
 	hd_pattern(stream, total, 0, 0x5107);
-	/* Packets: each send is one message, and one receive. */
-	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
-				    sv), 0);
+	/* A TCP stream: completions hand the bytes over in order. */
+	ou_socketpair(sv);
 	fcntl(sv[1], F_SETFL, O_NONBLOCK);
 	h = rc_register_fd(c, sv[0]);
 	close(sv[0]);
@@ -133,9 +132,8 @@ static void test_multishot_recv_many(void **state)
 	for (uint32_t i = 0; i < 4; i++)
 		assert_false(p.in_pool[i]);
 
-	/* Thousands of messages through a pool of 16 refilled as slots come
-	 * back:
-	 * every slot handed over is checked, every byte compared. */
+	/* Megabytes through a pool of 16 refilled as slots come back: every
+	 * slot handed over is checked, every byte compared. */
 	for (uint32_t i = 0; i < POOL; i++)
 		pool_provide(&p, i);
 	arm(c, h);
@@ -185,7 +183,8 @@ static void test_multishot_recv_many(void **state)
 	       "of %d slots (%llu re-arms)\n", total,
 	       (unsigned long long)completions, POOL,
 	       (unsigned long long)enobufs);
-	assert_true(completions > 2000);
+	/* Each slot of the pool went round many times. */
+	assert_true(completions > 4 * POOL);
 	/* Cancelled: the last completion, without MORE. */
 	{
 		struct rc_op op;
@@ -310,9 +309,9 @@ static void test_multishot_accept(void **state)
 		assert_true(cqe.flags & SR_CQE_F_MORE);
 		handles[n] = cqe.handle;
 	}
-	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	assert_int_equal(sr_register_fd(c, null), -EDQUOT);
-	close(null);
+	int file = hd_make_file(&hd, "quota-file", 0, 1);
+	assert_int_equal(sr_register_fd(c, file), -EDQUOT);
+	close(file);
 	/* ...and past it the connection is closed, the accept ends. */
 	peers[n] = ou_dial(port);
 	ou_wait(c, &cqe, 1);

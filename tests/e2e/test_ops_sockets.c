@@ -64,14 +64,20 @@ static void test_send_recv(void **state)
 	assert_int_equal(sr_prep_send(c, 6, h, a, 0, 1, MSG_PEEK), -EINVAL);
 	assert_int_equal(sr_prep_recv(c, 6, h, a, 0, 1, MSG_MORE), -EINVAL);
 
-	/* The peer goes away: -EPIPE, never a SIGPIPE in the daemon. */
-	close(sv[1]);
+	/* Sending on a socket shut for writing: -EPIPE, never a SIGPIPE
+	 * in the daemon. */
+	assert_int_equal(sr_prep_shutdown(c, 10, h, SHUT_WR), 0);
+	ou_submit(c, 1);
+	ou_wait(c, cqe, 1);
+	ou_ok(&cqe[0], 0);
 	assert_int_equal(sr_prep_send(c, 7, h, a, 0, 100, 0), 0);
 	assert_int_equal(sr_prep_send(c, 8, h, b, 0, 100, MSG_NOSIGNAL), 0);
 	ou_submit(c, 2);
 	ou_wait(c, cqe, 2);
 	ou_ok(&cqe[0], -EPIPE);
 	ou_ok(&cqe[1], -EPIPE);
+	/* The peer goes away: end of file. */
+	close(sv[1]);
 	assert_int_equal(sr_prep_recv(c, 9, h, a, 0, 100, 0), 0);
 	ou_submit(c, 1);
 	ou_wait(c, cqe, 1);

@@ -71,16 +71,21 @@ static const char policy_conf[] =
 
 static char pub_dir[PATH_MAX]; /* writable by the test uids */
 
-/* Effective ids of @uid/@gid (for connect), or back to root. */
+/* Effective ids of @uid/@gid, a member of the socket's group (for
+ * connect), or back to root. */
 static void become(uid_t uid, gid_t gid)
 {
+	struct group *gr = getgrnam(HD_SOCKET_GROUP);
+
+	assert_non_null(gr);
+	assert_int_equal(setgroups(1, &gr->gr_gid), 0);
 	assert_int_equal(setegid(gid), 0);
 	assert_int_equal(seteuid(uid), 0);
 }
 
 static void become_root(void)
 {
-	if (seteuid(0) < 0 || setegid(0) < 0) {
+	if (seteuid(0) < 0 || setegid(0) < 0 || setgroups(0, NULL) < 0) {
 		fprintf(stderr, "test_policy: cannot become root again: %s\n",
 			strerror(errno));
 		exit(1);
@@ -441,7 +446,7 @@ static int cp_as(uid_t uid, const char *src, const char *dst, char *err,
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		dup2(p[1], STDERR_FILENO);
-		if (setgroups(0, NULL) < 0 || setgid(uid) < 0 || setuid(uid) < 0)
+		if (hd_become(uid, uid) < 0)
 			_exit(100);
 		execl(cp, cp, "--socket", hd.sock, src, dst, (char *)NULL);
 		_exit(101);

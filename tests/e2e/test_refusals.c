@@ -1043,10 +1043,11 @@ static void test_error_limit(void **state)
 		rc_expect_error(c, false, 0, SR_STATUS_MALFORMED);
 	}
 	send_nop_expect_ok(c, 1);
-	/* The 64th ends the session: its Error, then end of file. */
+	/* The 64th ends the session: its Error, then the one that says
+	 * why the session ends, then end of file. */
 	assert_int_equal(rc_send_raw(c, "\xff", 1, NULL, 0), 0);
 	rc_expect_error(c, false, 0, SR_STATUS_MALFORMED);
-	rc_expect_eof(c, HD_TIMEOUT_MS);
+	rc_expect_error_limit(c, HD_TIMEOUT_MS);
 	rc_close(c);
 
 	/* Mixed kinds count the same; a fresh session starts at zero. */
@@ -1057,7 +1058,7 @@ static void test_error_limit(void **state)
 		rc_submit(c, &op, 1);
 		rc_expect_error(c, false, 0, SR_STATUS_PROTOCOL);
 	}
-	rc_expect_eof(c, HD_TIMEOUT_MS);
+	rc_expect_error_limit(c, HD_TIMEOUT_MS);
 	rc_close(c);
 	hd_check_service(&hd);
 }
@@ -1191,7 +1192,7 @@ static void test_policy(void **state)
 		assert_int_equal(rc_send_raw(a, "\xff", 1, NULL, 0), 0);
 		rc_expect_error(a, false, 0, SR_STATUS_MALFORMED);
 	}
-	rc_expect_eof(a, HD_TIMEOUT_MS);
+	rc_expect_error_limit(a, HD_TIMEOUT_MS);
 	rc_close(a);
 	close(fd);
 	close(pfd[0]);

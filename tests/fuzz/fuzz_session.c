@@ -14,7 +14,9 @@
  *          5       an event-loop turn without new input;
  *          6       a datagram over 64 KiB;
  *          7       the client hangs up (the rest of the input is unused).
- * After each step the harness does what server.c's event loop would.
+ * After each step the harness does what server.c's event loop would,
+ * including handing back a finished set-up (tests/fuzz/fake_offload.c
+ * runs it at once).
  *
  * Checked: nothing crashes or trips ASan/UBSan/LSan; every reply is one
  * datagram of at most 64 KiB that decodes through a bounded allocator;
@@ -38,12 +40,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "fake_ring.h"
 #include "log.h"
+#include "offload.h"
 #include "policy.h"
 #include "saferring.h"
 #include "saferring.pb-c.h"
@@ -64,7 +68,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static unsigned char unpack_buf[FUZZ_UNPACK_BYTES] __attribute__((aligned(64)));
 static unsigned char rx[WIRE_MAX_DATAGRAM];
 static unsigned char big[WIRE_MAX_DATAGRAM + 512];
-static int devnull = -1;
+static int devnull = -1; /* a memfd: a file the daemon admits */
+static struct session_env env;
 
 enum phase { PH_HELLO, PH_READY, PH_CLOSED };
 
@@ -126,7 +131,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	devnull = memfd_create("fuzz-file", MFD_CLOEXEC);
 	if (devnull < 0)
 		fail("open /dev/null: %s", strerror(errno));
 	signal(SIGPIPE, SIG_IGN);
@@ -279,11 +284,7 @@ static void predict(struct client *c, const uint8_t *buf, size_t len,
 
 	if (c->phase == PH_CLOSED)
 		return;
-	/* An empty datagram reads as end of file. */
-	if (len == 0 && nfds == 0) {
-		c->phase = PH_CLOSED;
-		return;
-	}
+	/* An empty datagram is a request without a body: refused. */
 	if (len > WIRE_MAX_DATAGRAM)
 		return;
 	wire_arena_init(&arena, unpack_buf, sizeof(unpack_buf));
@@ -351,6 +352,15 @@ static unsigned session_backlog(const struct session *s)
 	return (unsigned)n;
 }
 
+/* Set-ups the (fake) offload thread finished, handed back. */
+static void setups_done(void)
+{
+	struct offload_job *job;
+
+	while ((job = offload_take_done(env.offload)))
+		session_on_setup_done(session_of_setup(job));
+}
+
 /* One event-loop turn; returns whether anything happened. */
 static bool turn(struct session *s, struct client *c)
 {
@@ -360,6 +370,7 @@ static bool turn(struct session *s, struct client *c)
 		session_on_writable(s);
 	if (session_sock(s) >= 0 && session_wants_read(s))
 		session_on_readable(s);
+	setups_done();
 	session_on_ring(s);
 	if (c->reading)
 		replies = drain_replies(c);
@@ -409,7 +420,10 @@ static int fd_window(bool open[FD_WINDOW])
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct ucred peer = { .pid = getpid(), .uid = 0, .gid = 0 };
+	struct session_peer peer = {
+		.cred = { .pid = getpid(), .uid = 0, .gid = 0 },
+		.file_size_limit = UINT64_MAX,
+	};
 	struct client c = { .reading = true, .phase = PH_HELLO,
 			    .fd_table_size = 0 };
 	struct session *s;
@@ -427,7 +441,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		       0, sv) < 0)
 		fail("socketpair: %s", strerror(errno));
 	c.sock = sv[0];
-	s = session_new(1, sv[1], &peer, &pol);
+	if (!env.offload && offload_start(&env.offload) < 0)
+		fail("offload_start");
+	env.pinned_max = UINT64_MAX;
+	env.pinned = 0;
+	s = session_new(1, sv[1], &peer, &pol, &env);
 	if (!s)
 		fail("session_new");
 
@@ -486,6 +504,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	close(c.sock);
 	if (session_sock(s) >= 0 && session_wants_read(s))
 		session_on_readable(s);
+	setups_done();
 	if (session_sock(s) >= 0)
 		session_close(s, "fuzz: hang-up");
 	for (int i = 0; i < DRAIN_ROUNDS && !session_drained(s); i++)
@@ -494,6 +513,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fail("session not drained after %d turns: %u operations held",
 		     DRAIN_ROUNDS, fake_ring_pending());
 	session_free(s);
+	if (env.pinned)
+		fail("%llu bytes of the pinned budget still held after free",
+		     (unsigned long long)env.pinned);
 	if (fake_ring_live())
 		fail("session freed without tearing down its ring");
 	for (int i = 0; i < FD_WINDOW; i++)

@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <ftw.h>
 #include <libgen.h>
 #include <limits.h>
@@ -34,6 +35,19 @@ struct hd_daemon hd;
 
 /* ------------------------------------------------------------------ */
 /* Time and small helpers. */
+
+int hd_become(uid_t uid, gid_t gid)
+{
+	struct group *gr = getgrnam(HD_SOCKET_GROUP);
+	gid_t groups[1];
+	size_t n = 0;
+
+	if (gr)
+		groups[n++] = gr->gr_gid;
+	if (setgroups(n, groups) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
+		return -errno;
+	return 0;
+}
 
 uint64_t hd_now_ns(void)
 {
@@ -176,6 +190,23 @@ void hd_print_log_tail(const struct hd_daemon *d, int lines)
 	free(log);
 }
 
+bool hd_wait_log(const struct hd_daemon *d, const char *text, int timeout_ms)
+{
+	uint64_t deadline = hd_now_ns() + (uint64_t)timeout_ms * 1000000ULL;
+
+	for (;;) {
+		char *log = read_log(d);
+		bool found = strstr(log, text) != NULL;
+
+		free(log);
+		if (found)
+			return true;
+		if (!ms_left(deadline))
+			return false;
+		hd_sleep_ms(10);
+	}
+}
+
 static void describe_status(int status, char *buf, size_t len)
 {
 	if (WIFEXITED(status))
@@ -270,6 +301,13 @@ void hd_start_config(struct hd_daemon *d, const char *config)
 	snprintf(d->dir, sizeof(d->dir), "/tmp/saferring-test.XXXXXX");
 	if (!mkdtemp(d->dir)) {
 		fprintf(stderr, "harness: mkdtemp: %s\n", strerror(errno));
+		exit(1);
+	}
+	/* Started as root, the daemon drops to its own user, which must
+	 * still reach its policy file on SIGHUP; test clients of other uids
+	 * must reach the socket.  Neither may list the directory. */
+	if (chmod(d->dir, 0711) < 0) {
+		fprintf(stderr, "harness: chmod %s: %s\n", d->dir, strerror(errno));
 		exit(1);
 	}
 	snprintf(d->sock, sizeof(d->sock), "%s/sock", d->dir);
@@ -455,6 +493,56 @@ int hd_run_tests(const char *name, const struct CMUnitTest *tests, size_t n,
 		failed++;
 	alarm(0);
 	return failed ? 1 : 0;
+}
+
+/* Real uid and gid of @pid from /proc: 0, or -errno. */
+static int proc_ids(pid_t pid, uid_t *uid, gid_t *gid)
+{
+	char path[64], line[256];
+	unsigned u = 0, g = 0;
+	int found = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		found += sscanf(line, "Uid: %u", &u) == 1;
+		found += sscanf(line, "Gid: %u", &g) == 1;
+	}
+	fclose(f);
+	if (found != 2)
+		return -EINVAL;
+	*uid = u;
+	*gid = g;
+	return 0;
+}
+
+int hd_prlimit(const struct hd_daemon *d, int resource,
+	       const struct rlimit *lim)
+{
+	uid_t uid;
+	gid_t gid;
+	int status, r = proc_ids(d->pid, &uid, &gid);
+	pid_t pid;
+
+	if (r < 0)
+		return r;
+	if (uid == geteuid())
+		return prlimit(d->pid, resource, lim, NULL) < 0 ? -errno : 0;
+	pid = test_fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
+			_exit(100);
+		_exit(prlimit(d->pid, resource, lim, NULL) < 0 ? errno : 0);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -ECHILD;
+	r = WEXITSTATUS(status);
+	return r == 100 ? -EPERM : -r;
 }
 
 /* ------------------------------------------------------------------ */
@@ -968,6 +1056,21 @@ void rc_expect_eof(struct rc *c, int timeout_ms)
 	}
 }
 
+void rc_expect_error_limit(struct rc *c, int timeout_ms)
+{
+	Saferring__Reply *r = rc_recv_control(c, NULL);
+
+	if (r->body_case != SAFERRING__REPLY__BODY_ERROR ||
+	    r->error->status != SR_STATUS_QUOTA || r->has_seq ||
+	    !r->error->message || !strstr(r->error->message, "max_errors"))
+		fail_msg("expected the daemon to say the error limit ended the "
+			 "session, got %s%s%s", body_name(r),
+			 r->body_case == SAFERRING__REPLY__BODY_ERROR ? ": " : "",
+			 r->body_case == SAFERRING__REPLY__BODY_ERROR ?
+			 sr_strstatus(r->error->status) : "");
+	rc_expect_eof(c, timeout_ms);
+}
+
 void rc_expect_quiet(struct rc *c, int ms)
 {
 	Saferring__Reply *r;
@@ -1063,6 +1166,10 @@ int rc_hello_memfd(struct rc *c, uint32_t slot_count, uint32_t slot_size)
 	c->max_fds = w->max_fds;
 	c->max_in_flight = w->max_in_flight;
 	c->max_batch = w->max_batch;
+	c->allowed_ops = w->has_allowed_ops ? w->allowed_ops : 0;
+	c->max_errors = w->has_max_errors ? w->max_errors : 0;
+	c->has_max_file_size = w->has_max_file_size;
+	c->max_file_size = w->max_file_size;
 	c->arena_size = (size_t)w->slot_count * w->slot_size;
 	assert_int_equal(fstat(memfd, &st), 0);
 	assert_int_equal((uint64_t)st.st_size, c->arena_size);
@@ -1203,8 +1310,11 @@ uint32_t rc_register(struct rc *c, const int *fds, unsigned nfds,
 	r = rc_recv_control(c, NULL);
 	assert_true(r->has_seq);
 	assert_int_equal(r->seq, req.seq);
-	if (r->body_case == SAFERRING__REPLY__BODY_ERROR)
+	if (r->body_case == SAFERRING__REPLY__BODY_ERROR) {
+		snprintf(c->last_error, sizeof(c->last_error), "%s",
+			 r->error->message ? r->error->message : "");
 		return r->error->status;
+	}
 	if (r->body_case != SAFERRING__REPLY__BODY_FD_REGISTERED)
 		fail_msg("RegisterFd answered with %s", body_name(r));
 	assert_non_null(r->fd_registered->handle);

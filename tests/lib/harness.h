@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include <stdbool.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include "saferring.h"
@@ -69,6 +70,9 @@ void hd_write_config(const struct hd_daemon *d, const char *config);
 /* cmocka failure (with the daemon's log) unless it is still running. */
 void hd_assert_alive(struct hd_daemon *d);
 void hd_print_log_tail(const struct hd_daemon *d, int lines);
+/* Wait (bounded by @timeout_ms) until the daemon's log contains @text.
+ * Whether it did. */
+bool hd_wait_log(const struct hd_daemon *d, const char *text, int timeout_ms);
 
 /* Start the daemon, run @tests (watchdog @seconds), stop the daemon.
  * Returns the process exit status: 0 only if every test passed and the
@@ -77,6 +81,13 @@ int hd_run_tests(const char *name, const struct CMUnitTest *tests, size_t n,
 		 unsigned seconds);
 #define HD_RUN(tests, seconds) \
 	hd_run_tests(#tests, tests, sizeof(tests) / sizeof((tests)[0]), seconds)
+
+/* prlimit(2) on the daemon: from a child that takes the daemon's uid and
+ * gid, since the daemon (started as root) has dropped to its own user and
+ * only that user, or CAP_SYS_RESOURCE, may change its limits.  0 or
+ * -errno. */
+int hd_prlimit(const struct hd_daemon *d, int resource,
+	       const struct rlimit *lim);
 
 /* Open descriptors of @pid (-errno on failure). */
 int hd_fd_count(pid_t pid);
@@ -98,6 +109,14 @@ long hd_wait_rss_below(pid_t pid, long limit_kib, int timeout_ms);
 
 uint64_t hd_now_ns(void);
 void hd_sleep_ms(int ms);
+
+/* The group whose members may connect to the daemon's socket (mode 0660;
+ * [daemon] socket_group, whose default this is). */
+#define HD_SOCKET_GROUP "saferring"
+/* In a test child: become @uid/@gid, a member of HD_SOCKET_GROUP and of
+ * nothing else, so that it may connect as an unprivileged client would.
+ * 0 or -errno. */
+int hd_become(uid_t uid, gid_t gid);
 
 /* A path inside the daemon's temporary directory. */
 void hd_path(const struct hd_daemon *d, const char *name, char *buf,
@@ -153,6 +172,10 @@ struct rc {
 	uint64_t session_id;
 	uint32_t slot_count, slot_size, slot_generation;
 	uint32_t max_fds, max_in_flight, max_batch;
+	uint64_t allowed_ops;     /* 0 when the Welcome did not say */
+	uint32_t max_errors;      /* 0 when the Welcome did not say */
+	bool has_max_file_size;   /* the client's RLIMIT_FSIZE applies */
+	uint64_t max_file_size;
 	unsigned char *arena;
 	size_t arena_size;
 	uint32_t *gen;            /* each slot's current generation */
@@ -162,6 +185,8 @@ struct rc {
 	unsigned char *rx;
 	unsigned char *unpack_buf;
 	struct wire_arena unpack;
+	/* The message of the last Error reply rc_register() got. */
+	char last_error[256];
 };
 
 /* Connect only (no Hello). */
@@ -201,6 +226,9 @@ void rc_expect_error(struct rc *c, bool has_seq, uint32_t seq,
 /* The daemon must close the connection within the timeout; completions
  * before that are queued, anything else fails. */
 void rc_expect_eof(struct rc *c, int timeout_ms);
+/* The session reached max_errors: the daemon must say so (Error{QUOTA},
+ * no seq, naming max_errors), then close the connection. */
+void rc_expect_error_limit(struct rc *c, int timeout_ms);
 /* Nothing may arrive within @ms (and nothing is queued). */
 void rc_expect_quiet(struct rc *c, int ms);
 /* Wait (bounded by @timeout_ms) until @n completions are there; move them

@@ -50,6 +50,9 @@ have_py=0
 command -v python3 >/dev/null 2>&1 && have_py=1
 
 tmp=$(mktemp -d /tmp/saferring-activation-test.XXXXXX) || fail "mktemp"
+# Started as root, the daemon drops to its own user, which must still
+# reach its notify socket and policy file here (as under systemd).
+chmod 0711 "$tmp"
 cleanup() {
 	for p in $pids; do
 		kill -TERM "$p" 2>/dev/null || :
@@ -121,11 +124,12 @@ skip_if_no_uring() {
 # $tmp/NAME.out.  Ends after STOPPING=1 or 60 s.  Sets $npid.
 notify_listen() {
 	python3 - "$tmp/$1.sock" "$tmp/$1.out" <<'EOF' &
-import socket, struct, sys
+import os, socket, struct, sys
 path, out = sys.argv[1], sys.argv[2]
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
 s.bind(path)
+os.chmod(path, 0o777)  # as /run/systemd/notify: the daemon is not root
 s.settimeout(60)
 with open(out, "w") as f:
     while True:

@@ -72,13 +72,15 @@ chmod 0755 "$tmp"
 # Who is not root: setpriv, else runuser.  Empty when we cannot switch.
 runas=
 other_uid=
-if [ "$(id -u)" = 0 ]; then
+# It must be in the socket's group (saferring; mode 0660) to connect.
+sock_gid=$(getent group saferring | cut -d: -f3)
+if [ "$(id -u)" = 0 ] && [ -n "$sock_gid" ]; then
 	if command -v setpriv >/dev/null 2>&1; then
 		other_uid=65534
-		runas="setpriv --reuid 65534 --regid 65534 --clear-groups"
+		runas="setpriv --reuid 65534 --regid 65534 --groups $sock_gid"
 	elif command -v runuser >/dev/null 2>&1 && id -u nobody >/dev/null 2>&1; then
 		other_uid=$(id -u nobody)
-		runas="runuser -u nobody --"
+		runas="runuser -u nobody -G saferring --"
 	fi
 fi
 

@@ -41,6 +41,9 @@ for f in "$DAEMON" "$CP"; do
 done
 
 tmp=$(mktemp -d /tmp/saferring-config-test.XXXXXX) || fail "mktemp"
+# Started as root, the daemon drops to its own user, which must still
+# reach its notify socket and policy file here (as under systemd).
+chmod 0711 "$tmp"
 cleanup() {
 	for p in $pids; do
 		kill -TERM "$p" 2>/dev/null
@@ -197,9 +200,10 @@ echo "ok: detached daemon (logging to syslog) serves confined and stops"
 # --- NOTIFY_SOCKET: sd_notify through the filter --------------------------
 if command -v python3 >/dev/null 2>&1; then
 	python3 - "$tmp/notify" >"$tmp/notify.out" 2>&1 <<'EOF' &
-import socket, sys
+import os, socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind(sys.argv[1])
+os.chmod(sys.argv[1], 0o777)  # as /run/systemd/notify
 s.settimeout(20)
 got = []
 try:
@@ -237,7 +241,12 @@ if command -v python3 >/dev/null 2>&1 && command -v prlimit >/dev/null 2>&1; the
 	p5=$!
 	pids="$pids $p5"
 	wait_ready "$tmp/s5" "$p5" || fail "daemon for the descriptor check did not start"
-	prlimit --pid "$p5" --nofile=16:16 || fail "prlimit"
+	# Started as root, the daemon runs as saferringd: only that user (or
+	# CAP_SYS_RESOURCE) may change its limits.
+	asdaemon=
+	duid=$(awk '/^Uid:/ { print $2 }' "/proc/$p5/status")
+	[ "$duid" = "$(id -u)" ] || asdaemon="setpriv --reuid $duid --regid $(awk '/^Gid:/ { print $2 }' "/proc/$p5/status") --clear-groups"
+	$asdaemon prlimit --pid "$p5" --nofile=16:16 || fail "prlimit"
 	ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 	python3 -c '
 import socket, sys, time

@@ -40,6 +40,16 @@ grep -q "ExecStart=/usr/local/sbin/saferringd" "$p/lib/systemd/system/saferringd
 [ $fail = 0 ] || exit 1
 echo "ok: layout complete, soname $soname"
 
+# Another PREFIX right after: the paths written into the pkg-config file
+# and the unit must be this install's, not the last build's.
+usr=$(mktemp -d)
+make -s --no-print-directory B="$B" install DESTDIR="$usr" PREFIX=/usr >/dev/null
+grep -qx "prefix=/usr" "$usr/usr/lib/pkgconfig/saferring.pc" &&
+grep -q "ExecStart=/usr/sbin/saferringd" "$usr/usr/lib/systemd/system/saferringd.service" ||
+	{ echo "FAIL: make install PREFIX=/usr after PREFIX=/usr/local kept /usr/local"; rm -rf "$usr"; exit 1; }
+rm -rf "$usr"
+echo "ok: make install PREFIX=/usr after PREFIX=/usr/local writes /usr paths"
+
 # Build a client the way an application developer would.
 cat > "$work/app.c" <<'C'
 #include <fcntl.h>

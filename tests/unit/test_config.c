@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fs_table.h"
 #include "policy.h"
 #include "saferring.h"
 
@@ -453,6 +454,78 @@ static void test_op_names(void **state)
 	assert_true(strlen(buf) < 6);
 }
 
+/* allow_fs: only network, cluster and FUSE filesystems, by name. */
+static void test_allow_fs(void **state)
+{
+	struct config *cfg;
+	int nfs = fs_table_by_name("nfs", 3), fuse = fs_table_by_name("fuse", 4);
+	char buf[64];
+
+	(void)state;
+	assert_true(nfs >= 0 && fuse >= 0);
+	cfg = parse_ok("[default]\n[gid 7]\nallow_fs = nfs, fuse\n");
+	assert_int_equal(cfg->def.allowed_fs, 0);
+	assert_int_equal(cfg->nrules, 1);
+	assert_int_equal(cfg->rules[0].policy.allowed_fs,
+			 (1ULL << nfs) | (1ULL << fuse));
+	config_format_fs(cfg->rules[0].policy.allowed_fs, buf, sizeof(buf));
+	assert_string_equal(buf, "nfs fuse");
+	config_free(cfg);
+	cfg = parse_ok("[default]\nallow_fs = none\n");
+	assert_int_equal(cfg->def.allowed_fs, 0);
+	config_format_fs(0, buf, sizeof(buf));
+	assert_string_equal(buf, "none");
+	config_free(cfg);
+	parse_bad("[default]\nallow_fs = ext4\n", 2, "admitted anyway");
+	parse_bad("[default]\nallow_fs = proc\n", 2, "can never be allowed");
+	parse_bad("[default]\nallow_fs = anon_inode\n", 2,
+		  "can never be allowed");
+	parse_bad("[default]\nallow_fs = zorkfs\n", 2,
+		  "unknown filesystem 'zorkfs'");
+	parse_bad("[default]\nallow_fs = none nfs\n", 2, "stands alone");
+	parse_bad("[default]\nallow_fs = ,\n", 2, "empty list");
+}
+
+/* [daemon]: the daemon's own settings, with their defaults. */
+static void test_daemon_section(void **state)
+{
+	struct config *cfg;
+
+	(void)state;
+	cfg = parse_ok("[default]\nfds = 4\n");
+	assert_string_equal(cfg->daemon.user, CONFIG_DEFAULT_USER);
+	assert_string_equal(cfg->daemon.socket_group,
+			    CONFIG_DEFAULT_SOCKET_GROUP);
+	assert_false(cfg->daemon.socket_group_set);
+	assert_int_equal(cfg->daemon.max_pinned_total, 0);
+	assert_int_equal(cfg->daemon.max_sessions_total,
+			 CONFIG_DEFAULT_MAX_SESSIONS_TOTAL);
+	config_free(cfg);
+	cfg = parse_ok("[daemon]\nuser = sr-d\nsocket_group = sr_clients\n"
+		       "max_pinned_total = 2G\nmax_sessions_total = 100\n"
+		       "[default]\nfds = 4\n");
+	assert_string_equal(cfg->daemon.user, "sr-d");
+	assert_string_equal(cfg->daemon.socket_group, "sr_clients");
+	assert_true(cfg->daemon.socket_group_set);
+	assert_int_equal(cfg->daemon.max_pinned_total, 2ULL << 30);
+	assert_int_equal(cfg->daemon.max_sessions_total, 100);
+	/* Policy keys after [daemon] need a policy section of their own. */
+	assert_int_equal(cfg->def.max_fds, 4);
+	config_free(cfg);
+	parse_bad("[daemon]\nfds = 4\n", 2, "unknown key 'fds' in [daemon]");
+	parse_bad("[daemon]\n[daemon]\n", 2, "duplicate section [daemon]");
+	parse_bad("[daemon x]\n", 1, "takes no argument");
+	parse_bad("[daemon]\nuser = a b\n", 2, "not a user or group name");
+	parse_bad("[daemon]\nuser = ../x/y\n", 2, "not a user or group name");
+	parse_bad("[daemon]\nuser = a\nuser = b\n", 3, "given twice");
+	parse_bad("[daemon]\nmax_sessions_total = 0\n", 2, "out of range");
+	parse_bad("[daemon]\nmax_pinned_total = 1K\n", 2, "out of range");
+	parse_bad("[daemon]\nmax_pinned_total = lots\n", 2, "not a number");
+	parse_bad("[daemon]\nuser = "
+		  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		  "\n", 2, "longer than");
+}
+
 static void test_grant_slots(void **state)
 {
 	struct policy p;
@@ -510,6 +583,8 @@ int main(void)
 		cmocka_unit_test(test_print),
 		cmocka_unit_test(test_op_names),
 		cmocka_unit_test(test_grant_slots),
+		cmocka_unit_test(test_allow_fs),
+		cmocka_unit_test(test_daemon_section),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
