@@ -234,20 +234,45 @@ static void build(struct builder *b)
 	refuse(b, SCMP_SYS(setsockopt));    /* sd_notify: SO_SNDBUF */
 }
 
+static const char *action_words = "kills the process";
+
+const char *confine_action(void)
+{
+	return action_words;
+}
+
 int confine_install(void)
 {
 	struct builder b = { 0 };
+	uint32_t kill = CONFINE_DEFAULT_ACTION;
 
-	b.ctx = seccomp_init(CONFINE_DEFAULT_ACTION);
+	b.ctx = seccomp_init(kill);
+	if (!b.ctx && kill == SCMP_ACT_KILL_PROCESS) {
+		/* libseccomp accepts KILL_PROCESS only once the kernel has
+		 * confirmed it through seccomp(2): NULL is that call being
+		 * refused, or a kernel before 4.14.  SIGSYS, which the daemon
+		 * never catches (and may not: rt_sigaction is not on the
+		 * list), ends the process too. */
+		kill = SCMP_ACT_TRAP;
+		b.ctx = seccomp_init(kill);
+		action_words = "raises SIGSYS, which ends the process (no "
+			       "kill-process action here)";
+	}
 	if (!b.ctx)
-		return -ENOMEM;
+		return -EOPNOTSUPP;
 	/* A system call made through another ABI (int 0x80 on x86-64)
 	 * is not on the list under any number: it ends the process. */
 	b.err = seccomp_attr_set(b.ctx, SCMP_FLTATR_ACT_BADARCH,
+				 kill == SCMP_ACT_TRAP ? SCMP_ACT_TRAP :
 				 SCMP_ACT_KILL_PROCESS);
-	/* The offload thread started before the filter: it gets it too. */
-	if (!b.err)
+	/* The offload thread started before the filter: it gets it too.
+	 * That needs seccomp(2) itself; without it, refuse rather than
+	 * leave a thread unconfined. */
+	if (!b.err) {
 		b.err = seccomp_attr_set(b.ctx, SCMP_FLTATR_CTL_TSYNC, 1);
+		if (b.err == -EINVAL)
+			b.err = -EOPNOTSUPP;
+	}
 	if (!b.err)
 		build(&b);
 	if (!b.err)

@@ -12,8 +12,15 @@
 #ifndef SAFERRINGD_CONFINE_H
 #define SAFERRINGD_CONFINE_H
 
-/* Install the filter on the calling (only) thread.  Sets no_new_privs.
- * Returns the number of system calls the filter allows (> 0), or -errno. */
+/* Install the filter on every thread of the process (TSYNC).  Sets
+ * no_new_privs.  Returns the number of system calls the filter allows
+ * (> 0), or -errno: -EOPNOTSUPP when this process may not use seccomp(2)
+ * itself (a systemd unit's SystemCallFilter= without "seccomp"), so that
+ * the filter cannot cover every thread. */
 int confine_install(void);
+/* What a forbidden call does under the installed filter, in words for
+ * the log ("kills the process", or SIGSYS where the kernel lacks the
+ * kill-process action). */
+const char *confine_action(void);
 
 #endif

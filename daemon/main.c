@@ -53,6 +53,8 @@ static void usage(FILE *out)
 		"                      built-in policy when that does not exist)\n"
 		"      --check-config  load the policy file, print what each uid/gid\n"
 		"                      gets, and exit (1 if malformed)\n"
+		"      --check-reload  the same, by the rules of a reload (SIGHUP):\n"
+		"                      what `systemctl reload` runs first\n"
 		"      --no-seccomp    do not confine the daemon with its seccomp\n"
 		"                      allow-list (for debugging only)\n"
 		"      --allow-root    started as root, stay root with every\n"
@@ -389,7 +391,8 @@ static int drop_privileges(const struct identity *id, bool allow_root,
 	return 0;
 }
 
-enum { OPT_NO_SECCOMP = 256, OPT_CHECK_CONFIG, OPT_BUSY_POLL, OPT_ALLOW_ROOT };
+enum { OPT_NO_SECCOMP = 256, OPT_CHECK_CONFIG, OPT_CHECK_RELOAD,
+       OPT_BUSY_POLL, OPT_ALLOW_ROOT };
 
 int main(int argc, char **argv)
 {
@@ -397,6 +400,7 @@ int main(int argc, char **argv)
 		{ "socket", required_argument, NULL, 's' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
+		{ "check-reload", no_argument, NULL, OPT_CHECK_RELOAD },
 		{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
 		{ "allow-root", no_argument, NULL, OPT_ALLOW_ROOT },
 		{ "busy-poll", required_argument, NULL, OPT_BUSY_POLL },
@@ -425,6 +429,12 @@ int main(int argc, char **argv)
 			break;
 		case OPT_CHECK_CONFIG:
 			check = 1;
+			break;
+		case OPT_CHECK_RELOAD:
+			/* What a running daemon's SIGHUP would accept: no
+			 * names, which it may no longer resolve. */
+			check = 1;
+			config_forbid_names();
 			break;
 		case OPT_NO_SECCOMP:
 			seccomp = 0;
@@ -563,13 +573,22 @@ int main(int argc, char **argv)
 	config_forbid_names();
 	if (seccomp) {
 		r = confine_install();
+		if (r == -EOPNOTSUPP) {
+			log_err("cannot install the seccomp filter: this process "
+				"may not call seccomp(2) itself, which the filter "
+				"needs to cover every thread (a systemd unit must "
+				"allow it: SystemCallFilter=seccomp)");
+			server_free(srv);
+			return 1;
+		}
 		if (r < 0) {
 			log_err("cannot install the seccomp filter: %s",
 				strerror(-r));
 			server_free(srv);
 			return 1;
 		}
-		log_info("confined: seccomp allows %d system calls", r);
+		log_info("confined: seccomp allows %d system calls; any other %s",
+			 r, confine_action());
 	} else {
 		log_warn("running without the seccomp filter (--no-seccomp)");
 	}

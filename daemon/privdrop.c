@@ -40,23 +40,31 @@ static int caps_set(uint64_t keep)
 	struct __user_cap_header_struct hdr = {
 		.version = _LINUX_CAPABILITY_VERSION_3,
 	};
-	struct __user_cap_data_struct data[2];
+	struct __user_cap_data_struct data[2] = { { 0 } };
+
+	bool same = true;
 
 	if (caps_get(data) < 0)
 		return -errno;
 	for (int i = 0; i < 2; i++) {
 		uint32_t k = (uint32_t)(keep >> (32 * i)) & data[i].permitted;
 
+		same &= data[i].effective == k && data[i].permitted == k &&
+			data[i].inheritable == 0;
 		data[i] = (struct __user_cap_data_struct){
 			.effective = k, .permitted = k, .inheritable = 0,
 		};
 	}
+	/* Nothing to change (a service manager started us without any, and
+	 * may filter capset itself): done. */
+	if (same)
+		return 0;
 	return syscall(SYS_capset, &hdr, data) < 0 ? -errno : 0;
 }
 
 uint64_t privdrop_effective(void)
 {
-	struct __user_cap_data_struct data[2];
+	struct __user_cap_data_struct data[2] = { { 0 } };
 
 	if (caps_get(data) < 0)
 		return 0;
@@ -66,7 +74,7 @@ uint64_t privdrop_effective(void)
 /* Nothing but @keep in any set. */
 static int caps_check(uint64_t keep)
 {
-	struct __user_cap_data_struct data[2];
+	struct __user_cap_data_struct data[2] = { { 0 } };
 
 	if (caps_get(data) < 0)
 		return -errno;
@@ -99,8 +107,9 @@ static int bounding_drop(uint64_t keep)
 static int caps_finish(uint64_t keep, const char **step)
 {
 	*step = "clearing the capability sets";
-	if (caps_set(keep) < 0)
-		return -errno;
+	int r = caps_set(keep);
+	if (r < 0)
+		return r;
 	*step = "clearing the ambient capabilities";
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 &&
 	    errno != EINVAL)

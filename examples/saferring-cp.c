@@ -11,7 +11,8 @@
  * written alone, and the chunk reads on from where it stopped, until a
  * read meets end of file.  Short writes are resumed.  DST is created or
  * truncated with SRC's permission bits, cut to the bytes copied, and
- * fsynced at the end.  Must never make an io_uring system call itself:
+ * fsynced at the end.  A pipe or FIFO at either end has no offsets: then
+ * one chunk goes at a time, in order.  Must never make an io_uring system call itself:
  * every byte goes through libsaferring.
  */
 #include <errno.h>
@@ -307,6 +308,7 @@ int main(int argc, char **argv)
 	struct sr_limits lim;
 	struct stat st;
 	int opt, in, out, ret;
+	bool stream, out_regular;
 	unsigned n;
 
 	while ((opt = getopt_long(argc, argv, "s:h", opts, NULL)) != -1) {
@@ -329,17 +331,26 @@ int main(int argc, char **argv)
 	cp.src = argv[optind];
 	cp.dst = argv[optind + 1];
 
-	in = open(cp.src, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK only while opening, so that a FIFO is not waited for
+	 * before it was even looked at. */
+	in = open(cp.src, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (in < 0)
 		die("open %s: %s", cp.src, strerror(errno));
 	if (fstat(in, &st) < 0)
 		die("stat %s: %s", cp.src, strerror(errno));
 	if (S_ISDIR(st.st_mode))
 		die("%s: %s", cp.src, strerror(EISDIR));
+	if (fcntl(in, F_SETFL, fcntl(in, F_GETFL) & ~O_NONBLOCK) < 0)
+		die("%s: %s", cp.src, strerror(errno));
+	stream = !S_ISREG(st.st_mode);
 	out = open(cp.dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
 		   st.st_mode & 0777);
 	if (out < 0)
 		die("open %s: %s", cp.dst, strerror(errno));
+	if (fstat(out, &st) < 0)
+		die("stat %s: %s", cp.dst, strerror(errno));
+	out_regular = S_ISREG(st.st_mode);
+	stream |= !out_regular;
 
 	shown = sock ? sock : getenv(SR_SOCKET_ENV);
 	if (!shown || !*shown)
@@ -353,7 +364,10 @@ int main(int argc, char **argv)
 	cp.out = register_fd(cp.c, out, cp.dst);
 	close(in);
 
-	n = MAX_CHUNKS;
+	/* A pipe has no offsets: its bytes come (or go) in the order they
+	 * are read (written), so one chunk at a time, or they would be
+	 * shuffled. */
+	n = stream ? 1 : MAX_CHUNKS;
 	if (n > lim.max_in_flight)
 		n = lim.max_in_flight;
 	if (n > lim.slot_count)
@@ -370,10 +384,9 @@ int main(int argc, char **argv)
 
 	/* A write the kernel ran past a short read (it should have been
 	 * cancelled) can only have written beyond the end: cut it off. */
-	if (fstat(out, &st) == 0 && S_ISREG(st.st_mode) &&
-	    ftruncate(out, (off_t)cp.copied) < 0)
+	if (out_regular && ftruncate(out, (off_t)cp.copied) < 0)
 		die("truncate %s: %s", cp.dst, strerror(errno));
-	ret = sr_fsync(cp.c, cp.out);
+	ret = out_regular ? sr_fsync(cp.c, cp.out) : 0;
 	if (ret < 0)
 		die("fsync %s: %s", cp.dst, strerror(-ret));
 	sr_close(cp.c);

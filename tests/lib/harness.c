@@ -384,7 +384,12 @@ void hd_start_config(struct hd_daemon *d, const char *config)
 			remove_dir(d);
 			exit(1);
 		}
-		if (can_connect(d->sock))
+		/* Accepting is not enough: the daemon binds before it drops
+		 * privileges and confines itself, and says "listening" only
+		 * once it did.  Connect only then: every probe is a session
+		 * until the daemon has reaped it, and counts against the
+		 * session limits the test may be about. */
+		if (hd_wait_log(d, "listening on", 0) && can_connect(d->sock))
 			return;
 		if (!ms_left(deadline)) {
 			fprintf(stderr, "harness: saferringd did not accept "

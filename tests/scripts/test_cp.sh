@@ -122,6 +122,34 @@ else
 	echo "SKIP (this check only): running as root, a read-only file is still writable"
 fi
 
+# A FIFO, as source or destination: no offsets, so copied in order, one
+# chunk at a time, byte-identical, from a writer that trickles.
+mkfifo "$tmp/fifo"
+head -c 3000000 /dev/urandom >"$tmp/stream"
+{ head -c 1000000 "$tmp/stream"; sleep 0.2; tail -c +1000001 "$tmp/stream"; } \
+	>"$tmp/fifo" &
+out=$(timeout 30 "$CP" --socket "$sock" "$tmp/fifo" "$tmp/from-fifo" 2>&1)
+rc=$?
+[ $rc -ne 124 ] || fail "FIFO source: saferring-cp hung"
+[ $rc -eq 0 ] || fail "FIFO source: exit status $rc: $out"
+cmp -s "$tmp/stream" "$tmp/from-fifo" || fail "FIFO source: copy differs"
+cat "$tmp/fifo" >"$tmp/to-fifo" &
+reader=$!
+out=$(timeout 30 "$CP" --socket "$sock" "$tmp/stream" "$tmp/fifo" 2>&1)
+rc=$?
+wait $reader
+[ $rc -eq 0 ] || fail "FIFO destination: exit status $rc: $out"
+cmp -s "$tmp/stream" "$tmp/to-fifo" || fail "FIFO destination: copy differs"
+echo "ok: FIFO source and destination: 3000000 bytes byte-identical, in order"
+# A device: the daemon refuses it, saying why.
+out=$(timeout 10 "$CP" --socket "$sock" /dev/zero "$tmp/from-zero" 2>&1)
+rc=$?
+[ $rc -eq 1 ] || fail "device source: exit status $rc: $out"
+echo "$out" | grep -q "register /dev/zero" || fail "device source: message: $out"
+grep -q "character device: devices are not admitted" "$tmp/daemon.log" ||
+	fail "device source: the daemon's log does not say why"
+echo "ok: device source -> exit 1: $out"
+
 # No daemon at the socket: a message, not a hang.
 out=$(timeout 30 "$CP" --socket "$tmp/nosock" "$tmp/short" "$tmp/y" 2>&1)
 rc=$?
