@@ -16,7 +16,8 @@ B            ?= build
 CC           ?= cc
 CFLAGS       ?= -O2 -g
 WARN         := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
-                -Wmissing-prototypes -Wno-unused-parameter
+                -Wmissing-prototypes -Wno-unused-parameter -Wswitch-enum \
+                -Werror=switch-default
 CPPFLAGS     += -D_GNU_SOURCE -Iinclude -Iproto -I$(B)/gen -Idaemon \
                 -DSR_VERSION='"$(VERSION)"'
 ALL_CFLAGS   = -std=gnu11 -fPIC $(WARN) $(CFLAGS) $(SAN)
@@ -34,7 +35,7 @@ DEB_PACKAGES := gcc make pkg-config liburing-dev libseccomp-dev \
 
 PROTO_C      := $(B)/gen/saferring.pb-c.c
 PROTO_H      := $(B)/gen/saferring.pb-c.h
-COMMON_SRC   := $(PROTO_C) proto/wire.c proto/status.c
+COMMON_SRC   := $(PROTO_C) proto/wire.c proto/status.c proto/op_table.c
 DAEMON_MAIN  := daemon/main.c
 DAEMON_SRC   := $(filter-out $(DAEMON_MAIN),$(wildcard daemon/*.c))
 CLIENT_SRC   := $(wildcard client/*.c)

@@ -439,6 +439,8 @@ int echo_run(struct bench *b)
 	case BE_SAFERRING:
 		backend_saferring_echo(b, fds);
 		break;
+	case BE_THREADS:
+	case BE_UNIX:
 	default:
 		echo_threads(b, fds);
 		break;

@@ -642,6 +642,9 @@ int main(int argc, char **argv)
 	case WL_ECHO:
 		r = echo_run(&b);
 		break;
+	case WL_RANDREAD:
+	case WL_SEQREAD:
+	case WL_RANDWRITE:
 	default:
 		file_setup(&b);
 		switch (o.backend) {
@@ -649,6 +652,7 @@ int main(int argc, char **argv)
 		case BE_PREAD: r = backend_pread_file(&b); break;
 		case BE_THREADS: r = backend_threads_file(&b); break;
 		case BE_SAFERRING: r = backend_saferring_file(&b); break;
+		case BE_UNIX:
 		default: r = -ENOTSUP; break;
 		}
 		break;

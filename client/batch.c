@@ -14,8 +14,10 @@
 #include <string.h>
 
 #include "client.h"
+#include "op_table.h"
 
-/* What each opcode takes, as the daemon's validator wants it. */
+/* What each opcode takes: its row of the one table of operations
+ * (proto/op_table.h), which the daemon's validator also reads. */
 struct sr_op_needs {
 	bool fd;
 	bool slot;
@@ -24,29 +26,18 @@ struct sr_op_needs {
 	bool daemon; /* done by the daemon: never in a chain */
 };
 
-static const struct sr_op_needs op_needs[SR_OP__COUNT] = {
-	[SR_OP_NOP] = { 0 },
-	[SR_OP_READ] = { .fd = true, .slot = true, .file_offset = true },
-	[SR_OP_WRITE] = { .fd = true, .slot = true, .file_offset = true },
-	[SR_OP_FSYNC] = { .fd = true },
-	[SR_OP_READV] = { .fd = true, .iov = true, .file_offset = true },
-	[SR_OP_WRITEV] = { .fd = true, .iov = true, .file_offset = true },
-	[SR_OP_FALLOCATE] = { .fd = true, .file_offset = true },
-	[SR_OP_SEND] = { .fd = true, .slot = true },
-	[SR_OP_RECV] = { .fd = true, .slot = true },
-	[SR_OP_SENDMSG] = { .fd = true, .iov = true },
-	[SR_OP_RECVMSG] = { .fd = true, .iov = true },
-	[SR_OP_ACCEPT] = { .fd = true },
-	[SR_OP_CONNECT] = { .fd = true },
-	[SR_OP_POLL_ADD] = { .fd = true },
-	[SR_OP_POLL_REMOVE] = { 0 },
-	[SR_OP_TIMEOUT] = { 0 },
-	[SR_OP_LINK_TIMEOUT] = { 0 },
-	[SR_OP_ASYNC_CANCEL] = { 0 },
-	[SR_OP_CLOSE] = { .fd = true, .daemon = true },
-	[SR_OP_SHUTDOWN] = { .fd = true },
-	[SR_OP_PROVIDE] = { .slot = true, .daemon = true },
-};
+static struct sr_op_needs sr_needs(uint32_t opcode)
+{
+	const struct op_info *i = op_info(opcode);
+
+	return (struct sr_op_needs){
+		.fd = i->fd == OPF_REQ,
+		.slot = i->slot == OPF_REQ,
+		.iov = i->iov == OPF_REQ,
+		.file_offset = i->file_offset == OPF_REQ,
+		.daemon = i->daemon,
+	};
+}
 
 /* Whether the last operation of the batch links to the next one. */
 static bool sr_chain_open(const struct sr_client *c)
@@ -287,7 +278,8 @@ static void sr_fill_wire(struct sr_client *c, const struct sr_op_req *r,
 int srl_op_prepare(struct sr_client *c, const struct sr_op_req *r,
 		  bool internal, struct sr_wire_op *w)
 {
-	const struct sr_op_needs *n;
+	struct sr_op_needs needs;
+	const struct sr_op_needs *n = &needs;
 	uint32_t chain = 0;
 	struct sr_op *op;
 	uint32_t tag;
@@ -299,7 +291,7 @@ int srl_op_prepare(struct sr_client *c, const struct sr_op_req *r,
 		return -EINVAL;
 	if (c->in_flight + c->nbatch >= c->lim.max_in_flight || !c->op_nfree)
 		return -ENOSPC;
-	n = &op_needs[r->opcode];
+	needs = sr_needs(r->opcode);
 	/* Internal operations are sent alone, never in the batch's chain. */
 	if (!internal)
 		chain = sr_chain_open(c) ? c->chain : ++c->chain;
@@ -397,7 +389,7 @@ int sr_link_last(struct sr_client *c, unsigned link)
 		return -EINVAL;
 	op = &c->batch[c->nbatch - 1].op;
 	/* The daemon does these itself, outside the kernel's chains. */
-	if (link && op_needs[op->opcode].daemon)
+	if (link && op_info(op->opcode)->daemon)
 		return -EINVAL;
 	op->has_link = link != 0;
 	op->link = link;

@@ -138,7 +138,14 @@ int srl_pump(struct sr_client *c, bool wait, Saferring__Reply **ctl)
 			return srl_fail(c, ret ? ret : -EPROTO);
 		}
 		break;
+	case SAFERRING__REPLY__BODY_WELCOME:
+	case SAFERRING__REPLY__BODY_FD_REGISTERED:
+	case SAFERRING__REPLY__BODY_FD_UNREGISTERED:
+	case SAFERRING__REPLY__BODY_STATS:
+	case SAFERRING__REPLY__BODY__NOT_SET:
+	case _SAFERRING__REPLY__BODY__CASE_IS_INT_SIZE:
 	default:
+		/* Control replies: the caller's, matched by seq below. */
 		break;
 	}
 	if (!ctl || !r->has_seq)

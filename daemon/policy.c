@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * policy.c - see policy.h.  Holds the one table of operation names.
+ * policy.c - see policy.h.  Operation names come from the one table of
+ * operations, proto/op_table.h.
  */
 #include "policy.h"
 
@@ -8,40 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "op_table.h"
 #include "saferring.h"
-
-/*
- * The names the config file uses for each opcode.  Adding an operation:
- * one row here (the parser, "ops = all" and the logs follow), plus the
- * validator and the ring driver's kernel opcode table.
- */
-static const struct {
-	const char *name;
-	unsigned opcode;
-} op_names[] = {
-	{ "nop", SR_OP_NOP },
-	{ "read", SR_OP_READ },
-	{ "write", SR_OP_WRITE },
-	{ "fsync", SR_OP_FSYNC },
-	{ "readv", SR_OP_READV },
-	{ "writev", SR_OP_WRITEV },
-	{ "fallocate", SR_OP_FALLOCATE },
-	{ "send", SR_OP_SEND },
-	{ "recv", SR_OP_RECV },
-	{ "sendmsg", SR_OP_SENDMSG },
-	{ "recvmsg", SR_OP_RECVMSG },
-	{ "accept", SR_OP_ACCEPT },
-	{ "connect", SR_OP_CONNECT },
-	{ "poll_add", SR_OP_POLL_ADD },
-	{ "poll_remove", SR_OP_POLL_REMOVE },
-	{ "timeout", SR_OP_TIMEOUT },
-	{ "link_timeout", SR_OP_LINK_TIMEOUT },
-	{ "cancel", SR_OP_ASYNC_CANCEL },
-	{ "close", SR_OP_CLOSE },
-	{ "shutdown", SR_OP_SHUTDOWN },
-	{ "provide", SR_OP_PROVIDE },
-};
-#define OP_NAME_COUNT (sizeof(op_names) / sizeof(op_names[0]))
 
 void policy_default(struct policy *p)
 {
@@ -93,28 +62,23 @@ void policy_grant_slots(const struct policy *p, uint32_t want_count,
 
 int policy_op_from_name(const char *name, size_t len)
 {
-	for (size_t i = 0; i < OP_NAME_COUNT; i++)
-		if (strlen(op_names[i].name) == len &&
-		    memcmp(op_names[i].name, name, len) == 0)
-			return (int)op_names[i].opcode;
+	for (unsigned op = 0; op < SR_OP__COUNT; op++)
+		if (strlen(op_info(op)->name) == len &&
+		    memcmp(op_info(op)->name, name, len) == 0)
+			return (int)op;
 	return -ENOENT;
 }
 
 const char *policy_op_name(unsigned opcode)
 {
-	for (size_t i = 0; i < OP_NAME_COUNT; i++)
-		if (op_names[i].opcode == opcode)
-			return op_names[i].name;
-	return NULL;
+	const struct op_info *info = op_info(opcode);
+
+	return info ? info->name : NULL;
 }
 
 uint64_t policy_all_ops(void)
 {
-	uint64_t ops = 0;
-
-	for (size_t i = 0; i < OP_NAME_COUNT; i++)
-		ops |= 1ULL << op_names[i].opcode;
-	return ops;
+	return (1ULL << SR_OP__COUNT) - 1;
 }
 
 void policy_format_ops(uint64_t ops, char *buf, size_t len)

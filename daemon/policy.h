@@ -5,9 +5,9 @@
  * many sessions its uid may hold at once.  Which policy a peer gets is
  * config.h's business; this header knows nothing of files or uids.
  *
- * The opcode <-> name table lives in policy.c and nowhere else: the
- * config parser and the logs both go through it, so a new operation
- * needs one new row there.
+ * Operation names come from the one table of operations
+ * (proto/op_table.h): the config parser and the logs both go through
+ * the functions below.
  *
  * Must never grant more than the POLICY_LIMIT_* bounds below: they are
  * what the kernel and the daemon can hold per session, and the config

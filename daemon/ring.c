@@ -18,40 +18,22 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 
+#include "op_table.h"
 #include "saferring.h"
 
 #define NO_KERNEL_OP 0xff
 /* The receive pool's buffer group. */
 #define POOL_GROUP 0
 
-/* The kernel opcode behind each saferring opcode: the one table that both
- * the restrictions and the SQEs come from. */
-static const uint8_t kernel_opcode[] = {
-	[SR_OP_NOP] = IORING_OP_NOP,
-	[SR_OP_READ] = IORING_OP_READ_FIXED,
-	[SR_OP_WRITE] = IORING_OP_WRITE_FIXED,
-	[SR_OP_FSYNC] = IORING_OP_FSYNC,
-	[SR_OP_READV] = IORING_OP_READV,
-	[SR_OP_WRITEV] = IORING_OP_WRITEV,
-	[SR_OP_FALLOCATE] = IORING_OP_FALLOCATE,
-	[SR_OP_SEND] = IORING_OP_SEND,
-	[SR_OP_RECV] = IORING_OP_RECV,
-	[SR_OP_SENDMSG] = IORING_OP_SENDMSG,
-	[SR_OP_RECVMSG] = IORING_OP_RECVMSG,
-	[SR_OP_ACCEPT] = IORING_OP_ACCEPT,
-	[SR_OP_CONNECT] = IORING_OP_CONNECT,
-	[SR_OP_POLL_ADD] = IORING_OP_POLL_ADD,
-	[SR_OP_POLL_REMOVE] = IORING_OP_POLL_REMOVE,
-	[SR_OP_TIMEOUT] = IORING_OP_TIMEOUT,
-	[SR_OP_LINK_TIMEOUT] = IORING_OP_LINK_TIMEOUT,
-	[SR_OP_ASYNC_CANCEL] = IORING_OP_ASYNC_CANCEL,
-	[SR_OP_CLOSE] = NO_KERNEL_OP,
-	[SR_OP_SHUTDOWN] = IORING_OP_SHUTDOWN,
-	[SR_OP_PROVIDE] = NO_KERNEL_OP,
+/* The kernel opcode behind each saferring opcode, from the one table of
+ * operations: both the restrictions and the SQEs come from it. */
+#define KERNEL_ROW(op, name, fd, slot, iov, off, len, to, tgt, addr, msg,   \
+		   flags, msgf, daemon, arg, kernel)                        \
+	[SR_OP_##op] = kernel,
+static const uint8_t kernel_opcode[SR_OP__COUNT] = {
+	SR_OP_TABLE(KERNEL_ROW)
 };
 #define KERNEL_OPCODE_COUNT (sizeof(kernel_opcode) / sizeof(kernel_opcode[0]))
-_Static_assert(KERNEL_OPCODE_COUNT == SR_OP__COUNT,
-	       "every saferring opcode needs a row in kernel_opcode");
 _Static_assert(SR_CQE_F_MORE == IORING_CQE_F_MORE &&
 	       SR_CQE_F_SOCK_NONEMPTY == IORING_CQE_F_SOCK_NONEMPTY,
 	       "SR_CQE_F_* must be the kernel's CQE flags");
@@ -213,7 +195,9 @@ static void ring_prep(struct io_uring_sqe *sqe, const struct ring_op *op)
 {
 	int fd = (int)op->file_index;
 
-	switch (op->opcode) {
+	/* As the enum, so that a new opcode without a case here does not
+	 * compile (-Wswitch-enum). */
+	switch ((enum sr_opcode)op->opcode) {
 	case SR_OP_NOP:
 		io_uring_prep_nop(sqe);
 		break;
@@ -294,6 +278,14 @@ static void ring_prep(struct io_uring_sqe *sqe, const struct ring_op *op)
 		break;
 	case SR_OP_SHUTDOWN:
 		io_uring_prep_shutdown(sqe, fd, (int)op->op_flags);
+		break;
+	case SR_OP_CLOSE:
+	case SR_OP_PROVIDE:
+	case SR_OP__COUNT:
+	default:
+		/* Done by the daemon, never queued: ring_driver_queue
+		 * refuses them first. */
+		io_uring_prep_nop(sqe);
 		break;
 	}
 }

@@ -627,6 +627,8 @@ static void server_dispatch(struct server *srv, struct epoll_event *ev)
 			return;
 		session_on_ring(c->session);
 		break;
+	default:
+		return;
 	}
 	client_sync(srv, c);
 }

@@ -31,6 +31,7 @@
 #include "arena.h"
 #include "fd_registry.h"
 #include "log.h"
+#include "op_table.h"
 #include "request.h"
 #include "ring.h"
 #include "saferring.h"
@@ -1015,6 +1016,10 @@ static void session_daemon_op(struct session *s, const struct op_request *req)
 				strerror(-r));
 		session_done_op(s, req->tag, r < 0 ? r : 0);
 		break;
+	default:
+		/* Only CLOSE and PROVIDE are the daemon's (op_table.h). */
+		session_refuse_op(s, req->tag, SR_STATUS_INTERNAL);
+		break;
 	}
 }
 
@@ -1023,6 +1028,7 @@ static void session_daemon_op(struct session *s, const struct op_request *req)
  * reserved before and the quota make impossible. */
 static int session_start_op(struct session *s, const struct op_request *req)
 {
+	const struct op_info *info;
 	uint64_t target = 0, room;
 	uint32_t idx;
 	struct op_record *rec;
@@ -1063,49 +1069,35 @@ static int session_start_op(struct session *s, const struct op_request *req)
 	};
 	room = session_write_room(s, req);
 
-	switch (req->opcode) {
-	case SR_OP_READ:
-	case SR_OP_WRITE:
-	case SR_OP_SEND:
-	case SR_OP_RECV:
+	/* What the kernel may read after submission lives in the record,
+	 * as the operation's row says. */
+	info = op_info(req->opcode);
+	if (info->msg != OPF_NO)
+		rop.op_flags = req->msg_flags;
+	switch ((enum op_arg)info->arg) {
+	case OPA_SLOT:
 		if (!req->has_slot) { /* multishot RECV: from the pool */
 			rec->multishot = rop.multishot = true;
-			rop.op_flags = req->msg_flags;
 			break;
 		}
 		rop.addr = slot_addr(s, req->slot_index, req->slot_offset);
 		rop.len = req->slot_length < room ? req->slot_length :
 						    (uint32_t)room;
 		rop.buf_index = (uint16_t)req->slot_index;
-		if (req->opcode == SR_OP_SEND || req->opcode == SR_OP_RECV)
-			rop.op_flags = req->msg_flags;
 		break;
-	case SR_OP_READV:
-	case SR_OP_WRITEV:
+	case OPA_IOV:
 		session_fill_iov(s, rec, req, room);
 		rop.addr = rec->iov;
 		rop.len = req->n_iov;
 		break;
-	case SR_OP_SENDMSG:
-	case SR_OP_RECVMSG:
+	case OPA_MSG:
 		session_fill_iov(s, rec, req, UINT64_MAX);
 		/* No name, no control data: nothing but payload. */
 		rec->msg = (struct msghdr){ .msg_iov = rec->iov,
 					    .msg_iovlen = req->n_iov };
 		rop.addr = &rec->msg;
-		rop.op_flags = req->msg_flags;
 		break;
-	case SR_OP_ACCEPT:
-		if (req->flags & SR_ACCEPT_MULTISHOT) {
-			rec->multishot = rop.multishot = true;
-			break;
-		}
-		/* Validated: an entry is free under the quota. */
-		if (fd_registry_reserve(&s->fds, &rec->accept_index) < 0)
-			goto fail;
-		rop.accept_index = rec->accept_index;
-		break;
-	case SR_OP_CONNECT:
+	case OPA_ADDR:
 		/* Validated to fit; checked again since it is a copy. */
 		if (req->addr_len > sizeof(rec->addr))
 			goto fail;
@@ -1113,14 +1105,24 @@ static int session_start_op(struct session *s, const struct op_request *req)
 		rop.addr = &rec->addr;
 		rop.len = req->addr_len;
 		break;
-	case SR_OP_TIMEOUT:
-	case SR_OP_LINK_TIMEOUT:
+	case OPA_TS:
 		rec->ts.tv_sec = (int64_t)(req->timeout_ns / 1000000000U);
 		rec->ts.tv_nsec = (long long)(req->timeout_ns % 1000000000U);
 		rop.addr = &rec->ts;
 		break;
+	case OPA_NONE:
 	default:
 		break;
+	}
+	if (req->opcode == SR_OP_ACCEPT) {
+		if (req->flags & SR_ACCEPT_MULTISHOT) {
+			rec->multishot = rop.multishot = true;
+		} else {
+			/* Validated: an entry is free under the quota. */
+			if (fd_registry_reserve(&s->fds, &rec->accept_index) < 0)
+				goto fail;
+			rop.accept_index = rec->accept_index;
+		}
 	}
 	r = ring_driver_queue(&s->ring, &rop);
 	if (r < 0) {
@@ -1310,6 +1312,9 @@ static void session_on_request(struct session *s, struct wire_msg *m,
 	case SAFERRING__REQUEST__BODY_SUBMIT:
 		session_on_submit(s, seq, has_seq, req->submit);
 		break;
+	case SAFERRING__REQUEST__BODY_STATS: /* answered above */
+	case SAFERRING__REQUEST__BODY__NOT_SET:
+	case _SAFERRING__REQUEST__BODY__CASE_IS_INT_SIZE:
 	default:
 		session_refuse(s, has_seq, seq, SR_STATUS_MALFORMED,
 			       "request has no body");

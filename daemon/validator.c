@@ -19,6 +19,8 @@
 
 #include "validator.h"
 
+#include "op_table.h"
+
 #include "admission.h"
 
 _Static_assert(SR_POLL_EVENTS == (POLLIN | POLLPRI | POLLOUT | POLLERR |
@@ -29,67 +31,15 @@ _Static_assert(SR_FALLOC_KEEP_SIZE == FALLOC_FL_KEEP_SIZE &&
 	       SR_FALLOC_ZERO_RANGE == FALLOC_FL_ZERO_RANGE,
 	       "SR_FALLOC_* must be the Linux FALLOC_FL_* values");
 
-/* Whether an opcode takes a field. */
-enum field_rule {
-	FIELD_NO = 0, /* must be absent */
-	FIELD_REQ,    /* must be present */
-	FIELD_OPT,    /* may be present */
-};
-
-/* What each opcode takes; anything else present is MALFORMED. */
-struct op_spec {
-	uint32_t flags;     /* allowed flag bits */
-	uint32_t msg_flags; /* allowed MSG_* bits, when msg is not FIELD_NO */
-	uint8_t fd, slot, iov, file_offset, length, timeout, target, addr, msg;
-	bool daemon;        /* done by the daemon, never by the kernel */
-};
-
-#define SEND_MSG_FLAGS SR_SEND_MSG_FLAGS
-#define RECV_MSG_FLAGS SR_RECV_MSG_FLAGS
-#define FALLOC_MODES (SR_FALLOC_KEEP_SIZE | SR_FALLOC_PUNCH_HOLE | \
-		      SR_FALLOC_ZERO_RANGE)
-
-static const struct op_spec op_specs[VALIDATOR_OPCODE_COUNT] = {
-	[SR_OP_NOP] = { .flags = 0 },
-	[SR_OP_READ] = { .fd = FIELD_REQ, .slot = FIELD_REQ,
-			 .file_offset = FIELD_REQ },
-	[SR_OP_WRITE] = { .fd = FIELD_REQ, .slot = FIELD_REQ,
-			  .file_offset = FIELD_REQ },
-	[SR_OP_FSYNC] = { .flags = SR_FSYNC_DATASYNC, .fd = FIELD_REQ },
-	[SR_OP_READV] = { .fd = FIELD_REQ, .iov = FIELD_REQ,
-			  .file_offset = FIELD_REQ },
-	[SR_OP_WRITEV] = { .fd = FIELD_REQ, .iov = FIELD_REQ,
-			   .file_offset = FIELD_REQ },
-	[SR_OP_FALLOCATE] = { .flags = FALLOC_MODES, .fd = FIELD_REQ,
-			      .file_offset = FIELD_REQ,
-			      .length = FIELD_REQ },
-	[SR_OP_SEND] = { .msg_flags = SEND_MSG_FLAGS, .fd = FIELD_REQ,
-			 .slot = FIELD_REQ, .msg = FIELD_OPT },
-	/* Without a slot when multishot: see slot_rule(). */
-	[SR_OP_RECV] = { .flags = SR_RECV_MULTISHOT,
-			 .msg_flags = RECV_MSG_FLAGS, .fd = FIELD_REQ,
-			 .slot = FIELD_REQ, .msg = FIELD_OPT },
-	[SR_OP_SENDMSG] = { .msg_flags = SEND_MSG_FLAGS, .fd = FIELD_REQ,
-			    .iov = FIELD_REQ, .msg = FIELD_OPT },
-	[SR_OP_RECVMSG] = { .msg_flags = RECV_MSG_FLAGS, .fd = FIELD_REQ,
-			    .iov = FIELD_REQ, .msg = FIELD_OPT },
-	[SR_OP_ACCEPT] = { .flags = SR_ACCEPT_MULTISHOT, .fd = FIELD_REQ },
-	[SR_OP_CONNECT] = { .fd = FIELD_REQ, .addr = FIELD_REQ },
-	[SR_OP_POLL_ADD] = { .flags = SR_POLL_EVENTS, .fd = FIELD_REQ },
-	[SR_OP_POLL_REMOVE] = { .target = FIELD_REQ },
-	[SR_OP_TIMEOUT] = { .timeout = FIELD_REQ },
-	[SR_OP_LINK_TIMEOUT] = { .timeout = FIELD_REQ },
-	[SR_OP_ASYNC_CANCEL] = { .target = FIELD_REQ },
-	[SR_OP_CLOSE] = { .fd = FIELD_REQ, .daemon = true },
-	/* flags is shutdown(2)'s how, a value: see check_flags(). */
-	[SR_OP_SHUTDOWN] = { .flags = SHUT_RD | SHUT_WR | SHUT_RDWR,
-			     .fd = FIELD_REQ },
-	[SR_OP_PROVIDE] = { .slot = FIELD_REQ, .daemon = true },
-};
+/* What each opcode takes and allows: its row of proto/op_table.h.
+ * Anything present that the row does not take is MALFORMED. */
+typedef struct op_info op_spec;
 
 bool validator_takes_record(uint32_t opcode)
 {
-	return opcode < VALIDATOR_OPCODE_COUNT && !op_specs[opcode].daemon;
+	const op_spec *spec = op_info(opcode);
+
+	return spec && !spec->daemon;
 }
 
 bool validator_reserves_fd(const struct op_request *op)
@@ -99,22 +49,22 @@ bool validator_reserves_fd(const struct op_request *op)
 }
 
 /* A multishot receive takes its buffers from the pool, never a slot. */
-static uint8_t slot_rule(const struct op_spec *spec,
+static uint8_t slot_rule(const op_spec *spec,
 			 const struct op_request *op)
 {
 	if (op->opcode == SR_OP_RECV && (op->flags & SR_RECV_MULTISHOT))
-		return FIELD_NO;
+		return OPF_NO;
 	return spec->slot;
 }
 
 static bool field_ok(uint8_t rule, bool present)
 {
-	if (rule == FIELD_OPT)
+	if (rule == OPF_OPT)
 		return true;
-	return present == (rule == FIELD_REQ);
+	return present == (rule == OPF_REQ);
 }
 
-static enum sr_status check_flags(const struct op_spec *spec,
+static enum sr_status check_flags(const op_spec *spec,
 				  const struct op_request *op)
 {
 	if (op->flags & ~spec->flags)
@@ -136,13 +86,13 @@ static enum sr_status check_flags(const struct op_spec *spec,
 	}
 	if (op->link > SR_LINK_HARD)
 		return SR_STATUS_BAD_FLAGS;
-	if (spec->msg != FIELD_NO && op->has_msg_flags &&
+	if (spec->msg != OPF_NO && op->has_msg_flags &&
 	    (op->msg_flags & ~spec->msg_flags))
 		return SR_STATUS_BAD_FLAGS;
 	return SR_STATUS_OK;
 }
 
-static enum sr_status check_fields(const struct op_spec *spec,
+static enum sr_status check_fields(const op_spec *spec,
 				   const struct op_request *op)
 {
 	if (!field_ok(spec->fd, op->has_fd) ||
@@ -161,7 +111,7 @@ static enum sr_status check_fields(const struct op_spec *spec,
 }
 
 static enum sr_status check_chain(const struct validator_view *v,
-				  const struct op_spec *spec,
+				  const op_spec *spec,
 				  const struct op_request *op)
 {
 	/* The daemon does these at once, outside the kernel's ordering. */
@@ -330,15 +280,15 @@ static enum sr_status check_resources(const struct validator_view *v,
 enum sr_status validate_op(const struct validator_view *v,
 			   const struct op_request *op)
 {
-	const struct op_spec *spec;
+	const op_spec *spec;
 	enum sr_status st;
 
-	/* Bounds the shift below and the op_specs index. */
-	if (op->opcode >= VALIDATOR_OPCODE_COUNT)
+	/* Bounds the shift below. */
+	spec = op_info(op->opcode);
+	if (!spec)
 		return SR_STATUS_UNKNOWN_OP;
 	if (!(v->allowed_ops & (1ULL << op->opcode)))
 		return SR_STATUS_NOT_PERMITTED;
-	spec = &op_specs[op->opcode];
 	/* Written so that the sum cannot wrap. */
 	if (!spec->daemon && (v->in_flight >= v->max_in_flight ||
 			      v->chain_records >= v->max_in_flight - v->in_flight))

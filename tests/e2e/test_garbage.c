@@ -134,16 +134,6 @@ static size_t structured(unsigned char *buf, size_t cap)
 	return len;
 }
 
-static const char *body_name(Saferring__Reply__BodyCase c)
-{
-	switch (c) {
-	case SAFERRING__REPLY__BODY_ERROR: return "Error";
-	case SAFERRING__REPLY__BODY_WELCOME: return "Welcome";
-	case SAFERRING__REPLY__BODY_COMPLETIONS: return "Completions";
-	default: return "other";
-	}
-}
-
 /* Read whatever replies are waiting; true at end of file. */
 static bool drain(struct abuser *a, int timeout_ms)
 {
@@ -162,7 +152,7 @@ static bool drain(struct abuser *a, int timeout_ms)
 		if (fd >= 0)
 			close(fd); /* a random Hello that happened to decode */
 		snprintf(a->last[a->nlast++ % 8], sizeof(a->last[0]), "%s%s%.24s",
-			 body_name(r->body_case), r->has_seq ? "(seq) " : " ",
+			 rc_body_name(r), r->has_seq ? "(seq) " : " ",
 			 r->body_case == SAFERRING__REPLY__BODY_ERROR &&
 			 r->error->message ? r->error->message : "");
 		if (r->body_case == SAFERRING__REPLY__BODY_ERROR &&

@@ -174,6 +174,8 @@ static void stormer(unsigned id)
 				_exit(17);
 			shutdown(s, SHUT_WR);
 			break;
+		default:
+			_exit(18); /* kind is rng() % 5 */
 		}
 		close(s);
 	}

@@ -981,7 +981,7 @@ static void stash_completions(struct rc *c, const Saferring__Completions *cs)
 	}
 }
 
-static const char *body_name(const Saferring__Reply *r)
+const char *rc_body_name(const Saferring__Reply *r)
 {
 	switch (r->body_case) {
 	case SAFERRING__REPLY__BODY_WELCOME:
@@ -994,6 +994,10 @@ static const char *body_name(const Saferring__Reply *r)
 		return "Completions";
 	case SAFERRING__REPLY__BODY_ERROR:
 		return "Error";
+	case SAFERRING__REPLY__BODY_STATS:
+		return "Stats";
+	case SAFERRING__REPLY__BODY__NOT_SET:
+	case _SAFERRING__REPLY__BODY__CASE_IS_INT_SIZE:
 	default:
 		return "(no body)";
 	}
@@ -1026,7 +1030,7 @@ void rc_expect_error(struct rc *c, bool has_seq, uint32_t seq,
 
 	if (r->body_case != SAFERRING__REPLY__BODY_ERROR)
 		fail_msg("expected Error{%s}, got %s", sr_strstatus(status),
-			 body_name(r));
+			 rc_body_name(r));
 	if (r->error->status != status)
 		fail_msg("expected Error{%u: %s}, got Error{%u: %s} \"%s\"", status,
 			 sr_strstatus(status), r->error->status,
@@ -1053,7 +1057,7 @@ void rc_expect_eof(struct rc *c, int timeout_ms)
 		if (n < 0)
 			fail_msg("receive: %s", strerror(-n));
 		if (r->body_case != SAFERRING__REPLY__BODY_COMPLETIONS)
-			fail_msg("expected end of file, got %s%s%s", body_name(r),
+			fail_msg("expected end of file, got %s%s%s", rc_body_name(r),
 				 r->body_case == SAFERRING__REPLY__BODY_ERROR ? ": " : "",
 				 r->body_case == SAFERRING__REPLY__BODY_ERROR ?
 				 sr_strstatus(r->error->status) : "");
@@ -1069,7 +1073,7 @@ void rc_expect_error_limit(struct rc *c, int timeout_ms)
 	    r->error->status != SR_STATUS_QUOTA || r->has_seq ||
 	    !r->error->message || !strstr(r->error->message, "max_errors"))
 		fail_msg("expected the daemon to say the error limit ended the "
-			 "session, got %s%s%s", body_name(r),
+			 "session, got %s%s%s", rc_body_name(r),
 			 r->body_case == SAFERRING__REPLY__BODY_ERROR ? ": " : "",
 			 r->body_case == SAFERRING__REPLY__BODY_ERROR ?
 			 sr_strstatus(r->error->status) : "");
@@ -1086,7 +1090,7 @@ void rc_expect_quiet(struct rc *c, int ms)
 			 c->cq_len, (unsigned long long)c->cq[0].tag);
 	n = rc_recv(c, ms, &r, NULL);
 	if (n == 1)
-		fail_msg("expected silence, got %s (%zu completions)", body_name(r),
+		fail_msg("expected silence, got %s (%zu completions)", rc_body_name(r),
 			 r->body_case == SAFERRING__REPLY__BODY_COMPLETIONS ?
 			 r->completions->n_completions : (size_t)0);
 	if (n == 0)
@@ -1111,7 +1115,7 @@ void rc_wait_cqes(struct rc *c, size_t n, struct rc_cqe *out, int timeout_ms)
 		if (k < 0)
 			fail_msg("receive: %s", strerror(-k));
 		if (r->body_case != SAFERRING__REPLY__BODY_COMPLETIONS)
-			fail_msg("expected completions, got %s%s%s", body_name(r),
+			fail_msg("expected completions, got %s%s%s", rc_body_name(r),
 				 r->body_case == SAFERRING__REPLY__BODY_ERROR ? ": " : "",
 				 r->body_case == SAFERRING__REPLY__BODY_ERROR ?
 				 sr_strstatus(r->error->status) : "");
@@ -1153,7 +1157,7 @@ int rc_hello_memfd(struct rc *c, uint32_t slot_count, uint32_t slot_size)
 	assert_int_equal(rc_send_request(c, &req, NULL, 0), 0);
 	r = rc_recv_control(c, &memfd);
 	if (r->body_case != SAFERRING__REPLY__BODY_WELCOME)
-		fail_msg("Hello answered with %s (%s)", body_name(r),
+		fail_msg("Hello answered with %s (%s)", rc_body_name(r),
 			 r->body_case == SAFERRING__REPLY__BODY_ERROR ?
 			 sr_strstatus(r->error->status) : "-");
 	assert_true(r->has_seq);
@@ -1321,7 +1325,7 @@ uint32_t rc_register(struct rc *c, const int *fds, unsigned nfds,
 		return r->error->status;
 	}
 	if (r->body_case != SAFERRING__REPLY__BODY_FD_REGISTERED)
-		fail_msg("RegisterFd answered with %s", body_name(r));
+		fail_msg("RegisterFd answered with %s", rc_body_name(r));
 	assert_non_null(r->fd_registered->handle);
 	if (h) {
 		h->index = r->fd_registered->handle->index;
@@ -1361,7 +1365,7 @@ uint32_t rc_unregister(struct rc *c, struct rc_handle h)
 	if (r->body_case == SAFERRING__REPLY__BODY_ERROR)
 		return r->error->status;
 	if (r->body_case != SAFERRING__REPLY__BODY_FD_UNREGISTERED)
-		fail_msg("UnregisterFd answered with %s", body_name(r));
+		fail_msg("UnregisterFd answered with %s", rc_body_name(r));
 	assert_non_null(r->fd_unregistered->handle);
 	assert_int_equal(r->fd_unregistered->handle->index, h.index);
 	return SR_STATUS_OK;

@@ -211,6 +211,8 @@ int rc_send_request(struct rc *c, Saferring__Request *req, const int *fds,
 		    unsigned nfds);
 uint32_t rc_next_seq(struct rc *c);
 
+/* "Welcome", "Error", ...: what @r is, for messages. */
+const char *rc_body_name(const Saferring__Reply *r);
 /* Receive one reply within @timeout_ms.  1: *out valid until the next
  * receive; 0: end of file; -ETIMEDOUT or -errno.  A received descriptor
  * goes to *fd (which must be non-NULL to accept one).  Fails the test on
