@@ -35,7 +35,8 @@ DEB_PACKAGES := gcc make pkg-config liburing-dev libseccomp-dev \
 
 PROTO_C      := $(B)/gen/saferring.pb-c.c
 PROTO_H      := $(B)/gen/saferring.pb-c.h
-COMMON_SRC   := $(PROTO_C) proto/wire.c proto/status.c proto/op_table.c
+COMMON_SRC   := $(PROTO_C) proto/wire.c proto/status.c proto/op_table.c \
+                proto/batch.c proto/shm_ring.c proto/spin.c
 DAEMON_MAIN  := daemon/main.c
 DAEMON_SRC   := $(filter-out $(DAEMON_MAIN),$(wildcard daemon/*.c))
 CLIENT_SRC   := $(wildcard client/*.c)
@@ -60,6 +61,13 @@ EXAMPLES     := $(patsubst examples/%.c,$(B)/bin/%,$(EXAMPLE_SRC))
 TOOLS        := $(patsubst tools/%.c,$(B)/bin/%,$(TOOL_SRC))
 UNIT_TESTS   := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 E2E_TESTS    := $(patsubst tests/e2e/%.c,$(B)/tests/%,$(E2E_SRC))
+# The end-to-end tests that go through libsaferring run a second time
+# over the socket (protocol v1): both transports stay tested.
+E2E_V1_TESTS := $(addprefix $(B)/tests/,test_roundtrip test_ops_files \
+                  test_ops_sockets test_ops_chains test_ops_multishot \
+                  test_ops_timeouts test_refusals test_policy test_limits \
+                  test_admission test_sigterm test_killed_client \
+                  test_backpressure)
 
 .PHONY: all deps users run check check-asan check-run clean
 .DEFAULT_GOAL := all
@@ -115,7 +123,8 @@ check-asan: deps users
 	  CFLAGS="-O1 -g" check-run
 
 check-run: all
-	@B=$(B) tests/run-tests.sh $(UNIT_TESTS) $(E2E_TESTS) $(wildcard tests/scripts/test_*.sh)
+	@B=$(B) tests/run-tests.sh $(UNIT_TESTS) $(E2E_TESTS) \
+	  $(addprefix v1:,$(E2E_V1_TESTS)) $(wildcard tests/scripts/test_*.sh)
 
 $(PROTO_C) $(PROTO_H): proto/saferring.proto
 	@mkdir -p $(B)/gen
@@ -174,10 +183,14 @@ $(B)/tests/%: $(B)/obj/tests/e2e/%.o $(TESTLIB_OBJ) $(LIB_A)
 # make bench: deps, gnuplot, build, then bench/run-matrix.sh runs the
 # standard matrix and writes bench/results/latest.{md,png,jsonl}.
 BENCH_PACKAGES := gnuplot-nox
-BENCH_SRC      := $(wildcard bench/*.c)
+BENCH_SRC      := $(filter-out bench/codec-bench.c,$(wildcard bench/*.c))
 BENCH          := $(B)/bin/saferring-bench
+# make bench-codec: the codec micro-benchmark (nested Submit/Completions
+# against OpBatch/CompletionBatch, ns per operation); CODEC_BENCH_ARGS
+# are passed on (e.g. --seconds 2 --ops 64).
+CODEC_BENCH    := $(B)/bin/codec-bench
 
-.PHONY: bench bench-run
+.PHONY: bench bench-run bench-codec
 
 bench: deps
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(BENCH_PACKAGES)"
@@ -190,6 +203,13 @@ $(BENCH): $(call obj,$(BENCH_SRC)) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(if $(URING_A),$(URING_A),-luring) \
 	  $(CLIENT_LIBS) -lpthread -lm
+
+bench-codec: $(CODEC_BENCH)
+	$(CODEC_BENCH) $(CODEC_BENCH_ARGS)
+
+$(CODEC_BENCH): $(call obj,bench/codec-bench.c daemon/request.c) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lprotobuf-c
 # ---- end bench ---------------------------------------------------------
 
 # ---- fuzz and valgrind (owned by tests/fuzz/, tests/scripts/) ----------
@@ -211,9 +231,12 @@ FUZZ_PURE_SRC     := daemon/validator.c daemon/slot_table.c daemon/fd_registry.c
 FUZZ_REQUEST_SRC  := tests/fuzz/fuzz_request.c $(FUZZ_PURE_SRC)
 FUZZ_SESSION_SRC  := tests/fuzz/fuzz_session.c tests/fuzz/fake_ring.c \
                      tests/fuzz/fake_offload.c tests/fuzz/quiet_log.c \
-                     daemon/session.c daemon/arena.c daemon/policy.c \
+                     daemon/session.c daemon/session_socket.c daemon/session_rings.c \
+                     daemon/arena.c daemon/policy.c \
                      $(FUZZ_PURE_SRC)
-FUZZERS           := $(B)/fuzz/fuzz_request $(B)/fuzz/fuzz_session
+FUZZ_BATCH_SRC    := tests/fuzz/fuzz_batch.c daemon/request.c
+FUZZERS           := $(B)/fuzz/fuzz_request $(B)/fuzz/fuzz_session \
+                     $(B)/fuzz/fuzz_batch
 
 .PHONY: fuzz fuzz-build fuzz-run fuzz-corpus check-valgrind
 
@@ -232,6 +255,10 @@ $(B)/fuzz/fuzz_request: $(call obj,$(FUZZ_REQUEST_SRC)) $(COMMON_OBJ)
 	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ -lprotobuf-c
 
 $(B)/fuzz/fuzz_session: $(call obj,$(FUZZ_SESSION_SRC)) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ -lprotobuf-c
+
+$(B)/fuzz/fuzz_batch: $(call obj,$(FUZZ_BATCH_SRC)) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ -lprotobuf-c
 

@@ -56,7 +56,7 @@ static struct sr_client *srb_connect(struct bench *b, struct private_daemon *d,
 		if (r < 0)
 			bench_die("connect to saferringd at %s: %s", path,
 				  strerror(-r));
-		b->peer_pid = daemon_peer_pid(sr_fd(c));
+		b->peer_pid = daemon_peer_pid(path);
 		if (!b->peer_pid)
 			bench_warn("cannot tell saferringd's pid from %s (socket "
 				   "activation?): daemon CPU not reported", path);

@@ -252,6 +252,6 @@ int daemon_start(struct private_daemon *d, const char *exe);
 void daemon_wait_step(struct private_daemon *d);
 void daemon_stop(struct private_daemon *d);
 /* The saferringd that serves the connected socket @fd, or 0. */
-pid_t daemon_peer_pid(int fd);
+pid_t daemon_peer_pid(const char *sock);
 
 #endif

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -80,12 +81,12 @@ int daemon_start(struct private_daemon *d, const char *exe)
 		/* Never outlive the benchmark. */
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		unsetenv("NOTIFY_SOCKET");
-		/* The library spins when SAFERRING_BUSY_POLL_US says so; the
-		 * private daemon spins as long. */
-		const char *spin = getenv("SAFERRING_BUSY_POLL_US");
+		/* The library spins as SAFERRING_SPIN_US says; the private
+		 * daemon spins as long. */
+		const char *spin = getenv("SAFERRING_SPIN_US");
 		if (spin && *spin)
 			execl(exe, "saferringd", "--foreground", "--socket",
-			      d->sock, "--busy-poll", spin, (char *)NULL);
+			      d->sock, "--spin-us", spin, (char *)NULL);
 		else
 			execl(exe, "saferringd", "--foreground", "--socket",
 			      d->sock, (char *)NULL);
@@ -146,15 +147,27 @@ void daemon_wait_step(struct private_daemon *d)
 	usleep(5000);
 }
 
-pid_t daemon_peer_pid(int fd)
+pid_t daemon_peer_pid(const char *sock)
 {
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	struct ucred cr;
 	socklen_t len = sizeof(cr);
 	char path[64], comm[64] = "";
 	FILE *f;
+	int fd, r;
 
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 ||
-	    cr.pid <= 1)
+	/* A connection of our own, closed before it says Hello: the
+	 * session's descriptor may be an eventfd, not the socket. */
+	if (strlen(sock) >= sizeof(addr.sun_path))
+		return 0;
+	strcpy(addr.sun_path, sock);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	r = connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0;
+	close(fd);
+	if (r || cr.pid <= 1)
 		return 0;
 	snprintf(path, sizeof(path), "/proc/%d/comm", (int)cr.pid);
 	f = fopen(path, "re");

@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "client.h"
@@ -42,8 +43,7 @@ static struct sr_op_needs sr_needs(uint32_t opcode)
 /* Whether the last operation of the batch links to the next one. */
 static bool sr_chain_open(const struct sr_client *c)
 {
-	return c->nbatch && c->batch[c->nbatch - 1].op.has_link &&
-	       c->batch[c->nbatch - 1].op.link;
+	return c->nbatch && c->batch[c->nbatch - 1].link;
 }
 
 /* May an operation of chain @chain name @slot's [off, off + len)? */
@@ -152,16 +152,6 @@ static int sr_check_req(const struct sr_client *c, const struct sr_op_req *r,
 	}
 }
 
-static void sr_slot_ref(Saferring__SlotRef *w, const struct sr_slot *s,
-			int slot, uint32_t off, uint32_t len)
-{
-	saferring__slot_ref__init(w);
-	w->index = (uint32_t)slot;
-	w->generation = s->generation;
-	w->offset = off;
-	w->length = len;
-}
-
 /* The slot goes to this operation (shared within its chain). */
 static void sr_slot_take(struct sr_client *c, struct sr_op *op, int slot,
 			 uint32_t chain)
@@ -180,37 +170,40 @@ static void sr_slot_take(struct sr_client *c, struct sr_op *op, int slot,
 
 static void sr_fill_wire(struct sr_client *c, const struct sr_op_req *r,
 			 const struct sr_op_needs *n, struct sr_op *op,
-			 uint32_t tag, uint32_t chain, struct sr_wire_op *w)
+			 uint32_t tag, uint32_t chain, struct op_request *o,
+			 struct sockaddr_storage *addr)
 {
-	saferring__op__init(&w->op);
-	w->op.tag = tag;
-	w->op.opcode = r->opcode;
+	/* Not the ranges: only the first n_iov are ever read, and zeroing
+	 * all of them costs more than the rest of the preparation. */
+	memset(o, 0, offsetof(struct op_request, iov));
+	memset(&o->has_file_offset, 0, sizeof(*o) -
+	       offsetof(struct op_request, has_file_offset));
+	o->tag = tag;
+	o->opcode = r->opcode;
+	o->flags = r->flags;
 	if (n->fd) {
-		saferring__fd_handle__init(&w->fd);
-		w->fd.index = (uint32_t)r->handle;
-		w->fd.generation = c->handles[r->handle].generation;
-		w->op.fd = &w->fd;
+		o->has_fd = true;
+		o->fd_index = (uint32_t)r->handle;
+		o->fd_generation = c->handles[r->handle].generation;
 	}
 	if (n->file_offset) {
-		w->op.has_file_offset = 1;
-		w->op.file_offset = r->file_offset;
-	}
-	if (r->flags) {
-		w->op.has_flags = 1;
-		w->op.flags = r->flags;
+		o->has_file_offset = true;
+		o->file_offset = r->file_offset;
 	}
 	if (n->iov) {
 		for (unsigned i = 0; i < r->niov; i++) {
 			const struct sr_iov *v = &r->iov[i];
 
-			sr_slot_ref(&w->iov[i], &c->slots[v->slot], v->slot,
-				    v->offset, v->len);
-			w->iov_ptrs[i] = &w->iov[i];
+			o->iov[i] = (struct op_slot_ref){
+				.index = (uint32_t)v->slot,
+				.generation = c->slots[v->slot].generation,
+				.offset = v->offset,
+				.length = v->len,
+			};
 			op->len += v->len;
 			sr_slot_take(c, op, v->slot, chain);
 		}
-		w->op.n_iov = r->niov;
-		w->op.iov = w->iov_ptrs;
+		o->n_iov = r->niov;
 		op->vectored = true;
 	}
 	switch (r->opcode) {
@@ -223,37 +216,40 @@ static void sr_fill_wire(struct sr_client *c, const struct sr_op_req *r,
 	case SR_OP_READ:
 	case SR_OP_WRITE:
 	case SR_OP_SEND:
-		sr_slot_ref(&w->slot, &c->slots[r->slot], r->slot,
-			    r->slot_offset, r->len);
-		w->op.slot = &w->slot;
+	case SR_OP_PROVIDE:
+		o->has_slot = true;
+		o->slot_index = (uint32_t)r->slot;
+		o->slot_generation = c->slots[r->slot].generation;
+		o->slot_offset = r->slot_offset;
+		o->slot_length = r->len;
+		if (r->opcode == SR_OP_PROVIDE) {
+			o->slot_offset = 0;
+			c->slots[r->slot].state = SR_SLOT_POOLED;
+			op->slots[op->nslots++] = r->slot;
+			break;
+		}
 		op->len = r->len;
 		sr_slot_take(c, op, r->slot, chain);
 		break;
-	case SR_OP_PROVIDE:
-		sr_slot_ref(&w->slot, &c->slots[r->slot], r->slot, 0, r->len);
-		w->op.slot = &w->slot;
-		c->slots[r->slot].state = SR_SLOT_POOLED;
-		op->slots[op->nslots++] = r->slot;
-		break;
 	case SR_OP_FALLOCATE:
-		w->op.has_length = 1;
-		w->op.length = r->length;
+		o->has_length = true;
+		o->length = r->length;
 		break;
 	case SR_OP_TIMEOUT:
 	case SR_OP_LINK_TIMEOUT:
-		w->op.has_timeout_ns = 1;
-		w->op.timeout_ns = r->timeout_ns;
+		o->has_timeout = true;
+		o->timeout_ns = r->timeout_ns;
 		break;
 	case SR_OP_POLL_REMOVE:
 	case SR_OP_ASYNC_CANCEL:
-		w->op.has_target = 1;
-		w->op.target = r->target;
+		o->has_target = true;
+		o->target = r->target;
 		break;
 	case SR_OP_CONNECT:
-		memcpy(w->addr, r->addr, r->addrlen);
-		w->op.has_addr = 1;
-		w->op.addr.data = w->addr;
-		w->op.addr.len = r->addrlen;
+		memcpy(addr, r->addr, r->addrlen);
+		o->has_addr = true;
+		o->addr = (const unsigned char *)addr;
+		o->addr_len = r->addrlen;
 		break;
 	case SR_OP_ACCEPT:
 		op->multishot = r->flags & SR_ACCEPT_MULTISHOT;
@@ -268,15 +264,16 @@ static void sr_fill_wire(struct sr_client *c, const struct sr_op_req *r,
 	}
 	if (r->opcode == SR_OP_SEND || r->opcode == SR_OP_RECV ||
 	    r->opcode == SR_OP_SENDMSG || r->opcode == SR_OP_RECVMSG) {
-		w->op.has_msg_flags = r->msg_flags != 0;
-		w->op.msg_flags = r->msg_flags;
+		o->has_msg_flags = r->msg_flags != 0;
+		o->msg_flags = r->msg_flags;
 	}
 }
 
 /* Check @r, take a tag for it and fill @w.  The slots it names become
  * IN_FLIGHT (POOLED for PROVIDE) until its completion arrives. */
 int srl_op_prepare(struct sr_client *c, const struct sr_op_req *r,
-		  bool internal, struct sr_wire_op *w)
+		  bool internal, struct op_request *o,
+		  struct sockaddr_storage *addr)
 {
 	struct sr_op_needs needs;
 	const struct sr_op_needs *n = &needs;
@@ -309,7 +306,7 @@ int srl_op_prepare(struct sr_client *c, const struct sr_op_req *r,
 		.state = SR_OP_BATCHED,
 		.internal = internal,
 	};
-	sr_fill_wire(c, r, n, op, tag, chain, w);
+	sr_fill_wire(c, r, n, op, tag, chain, o, addr);
 	return 0;
 }
 
@@ -331,67 +328,60 @@ void srl_op_drop(struct sr_client *c, uint32_t tag)
 	c->op_free[c->op_nfree++] = tag;
 }
 
-/* Send @n prepared operations as one Submit; on success they are in
- * flight.  On failure nothing was sent and they stay prepared. */
-int srl_send_ops(struct sr_client *c, Saferring__Op **ops, unsigned n)
+int srl_send_ops(struct sr_client *c, const struct op_request *ops,
+		 unsigned n)
 {
-	Saferring__Request req = SAFERRING__REQUEST__INIT;
-	Saferring__Submit submit = SAFERRING__SUBMIT__INIT;
-	int ret;
+	int ret = c->rings.on ? srl_rings_send(c, ops, n) :
+				srl_socket_send(c, ops, n);
 
-	submit.n_ops = n;
-	submit.ops = ops;
-	req.body_case = SAFERRING__REQUEST__BODY_SUBMIT;
-	req.submit = &submit;
-	ret = srl_send_msg(c, &req.base, -1);
 	if (ret)
 		return ret;
 	for (unsigned i = 0; i < n; i++)
-		c->ops[ops[i]->tag].state = SR_OP_SENT;
+		c->ops[ops[i].tag].state = SR_OP_SENT;
 	c->in_flight += n;
 	return 0;
 }
 
-/* Bytes an operation adds to a Submit: itself, its field tag and length. */
-static size_t sr_op_wire_bytes(const Saferring__Op *op)
+/* Most bytes an operation adds to a batch, in either layout: each of its
+ * fields at most 10 bytes of varint plus a tag, a slot range 4 of them,
+ * and the nested layout's framing.  A bound, not a size: only used to
+ * keep a batch inside one datagram or record. */
+static size_t sr_op_wire_bytes(const struct op_request *o)
 {
-	return protobuf_c_message_get_packed_size(&op->base) + 4;
+	return 96 + (size_t)o->n_iov * 48 + o->addr_len;
 }
 
 static int sr_prep(struct sr_client *c, const struct sr_op_req *r)
 {
-	struct sr_wire_op *w = &c->batch[c->nbatch];
+	struct op_request *o = &c->batch[c->nbatch];
 	size_t bytes;
 	int ret;
 
 	if (c->nbatch >= c->lim.max_batch)
 		return -ENOSPC;
-	ret = srl_op_prepare(c, r, false, w);
+	ret = srl_op_prepare(c, r, false, o, &c->batch_addr[c->nbatch]);
 	if (ret)
 		return ret;
-	/* Room for the Request framing and a link flag set later. */
-	bytes = sr_op_wire_bytes(&w->op) + 8;
-	if (c->batch_bytes + bytes > WIRE_MAX_DATAGRAM - 64) {
-		srl_op_drop(c, (uint32_t)w->op.tag);
+	bytes = sr_op_wire_bytes(o);
+	if (c->batch_bytes + bytes > WIRE_MAX_DATAGRAM - 256) {
+		srl_op_drop(c, (uint32_t)o->tag);
 		return -ENOSPC;
 	}
 	c->batch_bytes += bytes;
-	c->batch_ptrs[c->nbatch] = &w->op;
 	c->nbatch++;
 	return 0;
 }
 
 int sr_link_last(struct sr_client *c, unsigned link)
 {
-	Saferring__Op *op;
+	struct op_request *op;
 
 	if (!c->nbatch || link > SR_LINK_HARD)
 		return -EINVAL;
-	op = &c->batch[c->nbatch - 1].op;
+	op = &c->batch[c->nbatch - 1];
 	/* The daemon does these itself, outside the kernel's chains. */
 	if (link && op_info(op->opcode)->daemon)
 		return -EINVAL;
-	op->has_link = link != 0;
 	op->link = link;
 	return 0;
 }
@@ -657,7 +647,15 @@ int sr_submit(struct sr_client *c)
 
 	if (!n)
 		return c->error;
-	ret = srl_send_ops(c, c->batch_ptrs, n);
+	/* One operation alone, nothing else in flight: perhaps the page
+	 * cache has it, and the daemon need not be asked at all. */
+	if (n == 1 && !c->in_flight && c->inline_on &&
+	    srl_inline_try(c, &c->batch[0])) {
+		c->nbatch = 0;
+		c->batch_bytes = 0;
+		return 1;
+	}
+	ret = srl_send_ops(c, c->batch, n);
 	if (ret)
 		return ret;
 	c->nbatch = 0;

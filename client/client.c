@@ -45,12 +45,15 @@ static int sr_open_socket(struct sr_client *c, const char *path)
 	return 0;
 }
 
-static int sr_send_hello(struct sr_client *c, const struct sr_params *p)
+static int sr_send_hello(struct sr_client *c, const struct sr_params *p,
+			 bool rings)
 {
 	Saferring__Request req = SAFERRING__REQUEST__INIT;
 	Saferring__Hello hello = SAFERRING__HELLO__INIT;
 
 	hello.version = SR_PROTOCOL_VERSION;
+	hello.has_rings = rings;
+	hello.rings = rings;
 	if (p && p->slot_count) {
 		hello.has_slot_count = 1;
 		hello.slot_count = p->slot_count;
@@ -66,7 +69,7 @@ static int sr_send_hello(struct sr_client *c, const struct sr_params *p)
 	return srl_send_msg(c, &req.base, -1);
 }
 
-/* Check the arena memfd and map it. */
+/* Check the arena memfd and map it: slots, then the rings if any. */
 static int sr_map_arena(struct sr_client *c, int memfd, size_t size)
 {
 	struct stat st;
@@ -92,18 +95,23 @@ static int sr_map_arena(struct sr_client *c, int memfd, size_t size)
 static int sr_alloc_tables(struct sr_client *c, uint32_t generation)
 {
 	const struct sr_limits *l = &c->lim;
+	uint32_t nhandles = c->fd_table_size ? c->fd_table_size : 1;
 
 	c->cq_cap = l->max_in_flight + l->slot_count + c->fd_table_size;
 	c->slots = calloc(l->slot_count, sizeof(*c->slots));
-	c->handles = calloc(c->fd_table_size ? c->fd_table_size : 1,
-			    sizeof(*c->handles));
+	c->handles = calloc(nhandles, sizeof(*c->handles));
+	/* Before anything can fail: sr_close closes what is not -1. */
+	for (uint32_t i = 0; c->handles && i < nhandles; i++)
+		c->handles[i].fd = -1;
 	c->ops = calloc(l->max_in_flight, sizeof(*c->ops));
 	c->op_free = calloc(l->max_in_flight, sizeof(*c->op_free));
 	c->cq = calloc(c->cq_cap, sizeof(*c->cq));
 	c->batch = calloc(l->max_batch, sizeof(*c->batch));
-	c->batch_ptrs = calloc(l->max_batch, sizeof(*c->batch_ptrs));
+	c->batch_addr = calloc(l->max_batch, sizeof(*c->batch_addr));
+	c->enc = malloc(sizeof(*c->enc));
+	c->comps = calloc(BATCH_MAX_OPS, sizeof(*c->comps));
 	if (!c->slots || !c->handles || !c->ops || !c->op_free || !c->cq ||
-	    !c->batch || !c->batch_ptrs)
+	    !c->batch || !c->batch_addr || !c->enc || !c->comps)
 		return -ENOMEM;
 
 	/* Free lists hand out low indices first. */
@@ -119,9 +127,11 @@ static int sr_alloc_tables(struct sr_client *c, uint32_t generation)
 }
 
 static int sr_accept_welcome(struct sr_client *c, const Saferring__Reply *r,
-			     int memfd)
+			     const int *fds)
 {
 	const Saferring__Welcome *w;
+	int memfd = fds[0];
+	uint64_t total;
 	size_t size;
 	int ret;
 
@@ -146,7 +156,13 @@ static int sr_accept_welcome(struct sr_client *c, const Saferring__Reply *r,
 	if (__builtin_mul_overflow((size_t)w->slot_count, (size_t)w->slot_size,
 				   &size))
 		return -EPROTO;
-	ret = sr_map_arena(c, memfd, size);
+	/* Rings only when asked for, with their two doorbells. */
+	if (w->rings && (fds[1] < 0 || fds[2] < 0 || !c->want_rings ||
+			 srl_rings_layout_ok(w->rings, size, &total)))
+		return -EPROTO;
+	if (!w->rings && fds[1] >= 0)
+		return -EPROTO;
+	ret = sr_map_arena(c, memfd, w->rings ? (size_t)total : size);
 	if (ret)
 		return ret;
 
@@ -160,26 +176,66 @@ static int sr_accept_welcome(struct sr_client *c, const Saferring__Reply *r,
 	c->lim.max_batch = min_u(min_u(w->max_batch, WIRE_MAX_BATCH),
 				 c->lim.max_in_flight);
 	c->lim.fd_table_size = c->fd_table_size;
-	return sr_alloc_tables(c, w->slot_generation);
+	/* Without the list, every operation: the inline attempt then only
+	 * tries what the daemon would be asked anyway. */
+	c->lim.allowed_ops = w->has_allowed_ops ? w->allowed_ops : 0;
+	c->file_size_limit = w->has_max_file_size ? w->max_file_size :
+			     UINT64_MAX;
+	c->lim.spin_us = c->spin_us;
+	ret = sr_alloc_tables(c, w->slot_generation);
+	if (ret)
+		return ret;
+	if (w->rings) {
+		ret = srl_rings_start(c, w->rings, fds[1], fds[2]);
+		if (ret)
+			return ret;
+		c->lim.flags |= SR_LIMITS_RINGS;
+	}
+	/* Which operations it may do itself is the daemon's policy. */
+	if (c->inline_on && w->has_allowed_ops)
+		c->lim.flags |= SR_LIMITS_INLINE;
+	else
+		c->inline_on = false;
+	return 0;
 }
 
-/* At most a second: a spin is for microseconds, not a sleep. */
-static uint32_t sr_busy_poll_us(const struct sr_params *p)
+/* A number from the environment, or @dflt when unset or not a number. */
+static unsigned long sr_env_number(const char *name, unsigned long dflt)
 {
-	const char *env;
+	const char *env = secure_getenv(name);
 	unsigned long v;
 	char *end;
 
-	if (p && p->busy_poll_us)
-		return p->busy_poll_us < 1000000 ? p->busy_poll_us : 1000000;
-	env = secure_getenv("SAFERRING_BUSY_POLL_US");
 	if (!env || !*env)
-		return 0;
+		return dflt;
 	errno = 0;
 	v = strtoul(env, &end, 10);
-	if (errno || *end)
-		return 0;
-	return v < 1000000 ? (uint32_t)v : 1000000;
+	return errno || *end ? dflt : v;
+}
+
+/* What the caller asked for, the environment where it did not say. */
+static int sr_take_params(struct sr_client *c, const struct sr_params *p)
+{
+	const char *transport = secure_getenv("SAFERRING_TRANSPORT");
+	uint32_t flags = p ? p->flags : 0;
+	unsigned long spin;
+
+	if (p) {
+		for (size_t i = 0; i < sizeof(p->reserved) / sizeof(p->reserved[0]);
+		     i++)
+			if (p->reserved[i])
+				return -EINVAL;
+		if (flags & ~SR_PARAMS__ALL)
+			return -EINVAL;
+	}
+	c->want_rings = !(flags & SR_PARAMS_SOCKET) &&
+			!(transport && strcmp(transport, "socket") == 0);
+	c->inline_on = !(flags & SR_PARAMS_NO_INLINE) &&
+		       sr_env_number("SAFERRING_INLINE", 1) != 0;
+	spin = flags & SR_PARAMS_SPIN ? p->spin_us :
+	       sr_env_number("SAFERRING_SPIN_US", SR_DEFAULT_SPIN_US);
+	c->spin_us = spin < SR_MAX_SPIN_US ? (uint32_t)spin : SR_MAX_SPIN_US;
+	return 0;
 }
 
 int sr_connect(const char *path, const struct sr_params *params,
@@ -187,7 +243,7 @@ int sr_connect(const char *path, const struct sr_params *params,
 {
 	Saferring__Reply *r;
 	struct sr_client *c;
-	int memfd = -1;
+	int fds[3] = { -1, -1, -1 };
 	int ret;
 
 	if (!out)
@@ -197,6 +253,12 @@ int sr_connect(const char *path, const struct sr_params *params,
 	if (!c)
 		return -ENOMEM;
 	c->sock = -1;
+	c->rings.sq_efd = c->rings.cq_efd = -1;
+	/* Without it, spinning just never backs off. */
+	spin_guard_init(&c->spin);
+	ret = sr_take_params(c, params);
+	if (ret)
+		goto fail;
 	c->unpack_buf = malloc(SR_UNPACK_SIZE);
 	if (!c->unpack_buf) {
 		ret = -ENOMEM;
@@ -204,22 +266,28 @@ int sr_connect(const char *path, const struct sr_params *params,
 	}
 	wire_arena_init(&c->unpack, c->unpack_buf, SR_UNPACK_SIZE);
 
-	c->busy_poll_us = sr_busy_poll_us(params);
 	ret = sr_open_socket(c, path);
 	if (!ret)
-		ret = sr_send_hello(c, params);
+		ret = sr_send_hello(c, params, c->want_rings);
 	if (ret)
 		goto fail;
 	do
-		ret = srl_recv_reply(c, true, &memfd, &r);
+		ret = srl_recv_reply(c, true, fds, 3, &r);
 	while (ret == -EINTR);
 	if (ret)
 		goto fail;
-	ret = sr_accept_welcome(c, r, memfd);
-	if (memfd >= 0)
-		close(memfd);
-	if (ret)
+	ret = sr_accept_welcome(c, r, fds);
+	/* The mapping keeps the memfd alive; the doorbells were taken by
+	 * srl_rings_start when it succeeded. */
+	if (fds[0] >= 0)
+		close(fds[0]);
+	if (ret) {
+		if (fds[1] >= 0 && fds[1] != c->rings.sq_efd)
+			close(fds[1]);
+		if (fds[2] >= 0 && fds[2] != c->rings.cq_efd)
+			close(fds[2]);
 		goto fail;
+	}
 	*out = c;
 	return 0;
 fail:
@@ -231,6 +299,11 @@ void sr_close(struct sr_client *c)
 {
 	if (!c)
 		return;
+	srl_rings_stop(c);
+	spin_guard_free(&c->spin);
+	if (c->handles)
+		for (uint32_t i = 0; i < c->fd_table_size; i++)
+			srl_inline_forget(c, i);
 	if (c->arena)
 		munmap(c->arena, c->arena_size);
 	if (c->sock >= 0)
@@ -241,7 +314,9 @@ void sr_close(struct sr_client *c)
 	free(c->op_free);
 	free(c->cq);
 	free(c->batch);
-	free(c->batch_ptrs);
+	free(c->batch_addr);
+	free(c->enc);
+	free(c->comps);
 	free(c->unpack_buf);
 	free(c);
 }
@@ -254,7 +329,15 @@ int sr_limits(const struct sr_client *c, struct sr_limits *out)
 	return 0;
 }
 
-int sr_fd(const struct sr_client *c)
+int sr_fd(struct sr_client *c)
 {
-	return c ? c->sock : -EINVAL;
+	if (!c)
+		return -EINVAL;
+	if (!c->rings.on)
+		return c->sock;
+	/* From now on the daemon signals every completion it publishes,
+	 * and our own waits leave the flag set. */
+	c->rings.notify = true;
+	sr_ring_store(&c->rings.ctl->cq_flags, SR_RING_CQ_NEED_WAKEUP);
+	return c->rings.cq_efd;
 }

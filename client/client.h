@@ -14,8 +14,12 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "batch.h"
+#include "op.h"
 #include "saferring.h"
 #include "saferring.pb-c.h"
+#include "shm_ring.h"
+#include "spin.h"
 #include "wire.h"
 
 /* Largest tables the library builds from a Welcome.  More slots or file
@@ -27,10 +31,17 @@
 
 /* Unpack arena: a reply holding one completion per operation in flight
  * (struct, pointer and protobuf-c's scan slabs, which the bump allocator
- * never gets back), plus room for strings and unknown fields. */
+ * never gets back), plus room for strings and unknown fields; or any
+ * completion record of the rings.  Untouched pages cost nothing. */
 #define SR_UNPACK_PER_CQE 256U
-#define SR_UNPACK_SIZE \
+#define SR_UNPACK_NESTED \
 	(2U * WIRE_MAX_DATAGRAM + SR_MAX_IN_FLIGHT * SR_UNPACK_PER_CQE)
+#define SR_UNPACK_SIZE \
+	(SR_UNPACK_NESTED > BATCH_UNPACK_BYTES(WIRE_MAX_DATAGRAM) ? \
+	 SR_UNPACK_NESTED : BATCH_UNPACK_BYTES(WIRE_MAX_DATAGRAM))
+/* Default spin before sleeping for a completion. */
+#define SR_DEFAULT_SPIN_US 50U
+#define SR_MAX_SPIN_US 1000000U
 
 #define SR_NONE UINT32_MAX
 
@@ -58,6 +69,10 @@ enum sr_handle_state {
 struct sr_handle {
 	uint32_t generation;
 	uint8_t state; /* enum sr_handle_state */
+	/* Our own copy of a regular file's descriptor, for the inline
+	 * attempt (inline.c); -1 when there is none.  Dropped with the
+	 * handle. */
+	int fd;
 };
 
 enum sr_op_state {
@@ -81,15 +96,6 @@ struct sr_op {
 	bool internal;     /* sr_pread & co.: completes into c->sync_cqe */
 };
 
-/* One operation in wire form, with the submessages it points to. */
-struct sr_wire_op {
-	Saferring__Op op;
-	Saferring__FdHandle fd;
-	Saferring__SlotRef slot;
-	Saferring__SlotRef iov[SR_MAX_IOV];
-	Saferring__SlotRef *iov_ptrs[SR_MAX_IOV];
-	unsigned char addr[sizeof(struct sockaddr_storage)];
-};
 
 /* What an sr_prep_* call or a blocking helper asks for.  The opcode says
  * which fields count (see batch.c). */
@@ -112,9 +118,22 @@ struct sr_op_req {
 	uint32_t msg_flags;
 };
 
+/* Protocol v2: our side of the session's rings (rings.c). */
+struct sr_rings {
+	bool on;
+	struct sr_ring_ctl *ctl; /* in the arena mapping */
+	struct shm_ring sq;      /* we put operation records */
+	struct shm_ring cq;      /* we take completion records */
+	int sq_efd;              /* the daemon's doorbell */
+	int cq_efd;              /* ours */
+	bool notify;             /* sr_fd() was asked for: always signal */
+	unsigned char *rec;      /* one record: encoded, or copied out */
+};
+
 struct sr_client {
 	int sock;
-	uint32_t busy_poll_us; /* spin this long before poll(2) */
+	uint32_t spin_us; /* spin this long for a completion before sleeping */
+	struct spin_guard spin;   /* contended: no spinning for a while */
 	int error;      /* sticky -errno once the session is unusable */
 	uint32_t seq;   /* last control request's seq */
 	struct sr_limits lim;
@@ -131,10 +150,10 @@ struct sr_client {
 	uint32_t op_nfree;
 	unsigned in_flight;       /* sent, completion not reaped */
 
-	struct sr_wire_op *batch; /* lim.max_batch */
-	Saferring__Op **batch_ptrs;
+	struct op_request *batch; /* lim.max_batch, as they go on the wire */
+	struct sockaddr_storage *batch_addr; /* what batch[i].addr points to */
 	unsigned nbatch;
-	size_t batch_bytes;       /* packed size of the Submit so far */
+	size_t batch_bytes;       /* bound on the packed batch so far */
 	uint32_t chain;           /* id of the chain the next op may join */
 
 	/* Ring of cq_cap: one entry per tag, plus the interim completions
@@ -150,26 +169,85 @@ struct sr_client {
 	struct wire_arena unpack;
 	unsigned char *unpack_buf; /* SR_UNPACK_SIZE */
 	unsigned char rx[WIRE_MAX_DATAGRAM];
+
+	/* Both transports send OpBatch, and decode CompletionBatch here. */
+	struct batch_op_encoder *enc;
+	struct op_completion *comps; /* BATCH_MAX_OPS */
+
+	struct sr_rings rings;
+	bool want_rings;          /* asked for them in the Hello */
+	bool inline_on;           /* the inline attempt (inline.c) */
+	uint32_t inline_misses;   /* in a row: back off after a few */
+	uint32_t inline_skip;     /* operations to send before trying again */
+	uint64_t file_size_limit; /* our RLIMIT_FSIZE as the daemon saw it */
 };
 
 /* conn.c: the socket.  Every failure that leaves the session unusable is
  * made sticky by srl_fail(). */
 int srl_fail(struct sr_client *c, int err);
 int srl_send_msg(struct sr_client *c, const ProtobufCMessage *msg, int fd);
-int srl_recv_reply(struct sr_client *c, bool wait, int *fd,
-		  Saferring__Reply **out);
+/* Receive one reply; @fds (room for @maxfds) gets what came with it. */
+int srl_recv_reply(struct sr_client *c, bool wait, int *fds,
+		   unsigned maxfds, Saferring__Reply **out);
+/* Deal with replies and completions: socket, and rings when on.  0 when
+ * something was taken (completions are queued), 1 with a control reply
+ * in *ctl, -EAGAIN when !@wait and nothing was there. */
 int srl_pump(struct sr_client *c, bool wait, Saferring__Reply **ctl);
+
 int srl_control(struct sr_client *c, Saferring__Request *req, int fd,
 	       Saferring__Reply **out);
 
 /* batch.c: operations from request to wire. */
+/* Check @r, take a tag for it and fill @o (and @addr, which o->addr may
+ * point to). */
 int srl_op_prepare(struct sr_client *c, const struct sr_op_req *r,
-		  bool internal, struct sr_wire_op *w);
+		   bool internal, struct op_request *o,
+		   struct sockaddr_storage *addr);
 void srl_op_drop(struct sr_client *c, uint32_t tag);
-int srl_send_ops(struct sr_client *c, Saferring__Op **ops, unsigned n);
+/* Send @n prepared operations (rings or socket); on success they are in
+ * flight.  On failure nothing was sent and they stay prepared. */
+int srl_send_ops(struct sr_client *c, const struct op_request *ops,
+		 unsigned n);
+/* conn.c: @n operations as one Request.op_batch datagram. */
+int srl_socket_send(struct sr_client *c, const struct op_request *ops,
+		    unsigned n);
 
 /* cqe.c: completions from wire to queue. */
 int srl_take_completions(struct sr_client *c,
 			 const Saferring__Completions *cs);
+/* The same for decoded ones (a CompletionBatch). */
+int srl_take_decoded(struct sr_client *c, const struct op_completion *cc,
+		     size_t n);
+
+/* rings.c: protocol v2. */
+/* Set up our side from the Welcome's layout, with the arena mapped and
+ * the two doorbells received.  0 or -EPROTO. */
+int srl_rings_start(struct sr_client *c, const Saferring__RingLayout *l,
+		    int sq_efd, int cq_efd);
+void srl_rings_stop(struct sr_client *c);
+/* Put one batch of operations into the submission ring and ring the
+ * daemon if it sleeps; waits (reaping completions) while it is full. */
+int srl_rings_send(struct sr_client *c, const struct op_request *ops,
+		   unsigned n);
+/* Take every completion record there is; how many completions, or
+ * -errno. */
+int srl_rings_take(struct sr_client *c);
+/* Poll the completion ring for up to spin_us (unless contended):
+ * whether it has records. */
+bool srl_rings_spin(struct sr_client *c);
+/* Sleep until the daemon publishes completions or something comes on
+ * the socket.  0 when something may have come, -errno. */
+int srl_rings_sleep(struct sr_client *c);
+/* Bytes of the arena memfd besides the slots, for a layout. */
+int srl_rings_layout_ok(const Saferring__RingLayout *l, uint64_t slots_bytes,
+			uint64_t *total);
+
+/* inline.c: the inline attempt. */
+/* Try the single unlinked operation @w ourselves: true when it completed
+ * (its completion is queued), false to send it to the daemon. */
+bool srl_inline_try(struct sr_client *c, const struct op_request *o);
+/* A handle came or went: keep or drop our copy of its descriptor. */
+void srl_inline_adopt(struct sr_client *c, uint32_t handle, int fd);
+void srl_inline_forget(struct sr_client *c, uint32_t handle);
 
 #endif

@@ -61,30 +61,22 @@ int srl_send_msg(struct sr_client *c, const ProtobufCMessage *msg, int fd)
 	return ret;
 }
 
-static uint64_t sr_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
-int srl_recv_reply(struct sr_client *c, bool wait, int *fd,
-		  Saferring__Reply **out)
+int srl_recv_reply(struct sr_client *c, bool wait, int *fds,
+		   unsigned maxfds, Saferring__Reply **out)
 {
 	struct wire_msg m;
 	int ret;
 
-	if (fd)
-		*fd = -1;
-	uint64_t spin_until = wait && c->busy_poll_us ?
-		sr_now_us() + c->busy_poll_us : 0;
+	for (unsigned i = 0; i < maxfds; i++)
+		fds[i] = -1;
+	uint64_t spin_until = wait && c->spin_us && !c->rings.on ?
+		spin_now_us() + c->spin_us : 0;
 
 	for (;;) {
 		ret = wire_recv(c->sock, c->rx, sizeof(c->rx), &m);
 		if (ret != -EAGAIN || !wait)
 			break;
-		if (spin_until && sr_now_us() < spin_until)
+		if (spin_until && spin_now_us() < spin_until)
 			continue;
 		ret = sr_poll(c, POLLIN);
 		if (ret < 0)
@@ -97,7 +89,7 @@ int srl_recv_reply(struct sr_client *c, bool wait, int *fd,
 	if (ret < 0)
 		return srl_fail(c, ret);
 
-	if (m.truncated || m.fds_truncated || m.nfds > (fd ? 1U : 0U)) {
+	if (m.truncated || m.fds_truncated || m.nfds > maxfds) {
 		wire_msg_close_fds(&m);
 		return srl_fail(c, -EPROTO);
 	}
@@ -107,32 +99,40 @@ int srl_recv_reply(struct sr_client *c, bool wait, int *fd,
 		wire_msg_close_fds(&m);
 		return srl_fail(c, -EPROTO);
 	}
-	if (fd && m.nfds)
-		*fd = m.fds[0];
+	for (unsigned i = 0; i < m.nfds; i++)
+		fds[i] = m.fds[i];
 	return 0;
 }
 
-/*
- * Receive and deal with one reply.  Completions are queued (0); a control
- * reply is handed back in *ctl (1) when the caller waits for one.
- * -EAGAIN when !@wait and nothing is there.
- */
-int srl_pump(struct sr_client *c, bool wait, Saferring__Reply **ctl)
+/* A CompletionBatch on the socket: the same as a Completions. */
+static int sr_take_batch(struct sr_client *c,
+			 const Saferring__CompletionBatch *b)
+{
+	size_t n;
+
+	if (batch_completions_from_wire(b, c->comps, BATCH_MAX_OPS, &n))
+		return srl_fail(c, -EPROTO);
+	return srl_take_decoded(c, c->comps, n);
+}
+
+/* One reply from the socket (see srl_pump). */
+static int sr_pump_socket(struct sr_client *c, bool wait,
+			  Saferring__Reply **ctl)
 {
 	Saferring__Reply *r;
 	int ret;
 
-	if (c->error)
-		return c->error;
-	ret = srl_recv_reply(c, wait, NULL, &r);
+	ret = srl_recv_reply(c, wait, NULL, 0, &r);
 	if (ret)
 		return ret;
 	switch (r->body_case) {
 	case SAFERRING__REPLY__BODY_COMPLETIONS:
 		return srl_take_completions(c, r->completions);
+	case SAFERRING__REPLY__BODY_COMPLETION_BATCH:
+		return sr_take_batch(c, r->completion_batch);
 	case SAFERRING__REPLY__BODY_ERROR:
 		if (!r->has_seq) {
-			/* A Submit refused whole: its operations never
+			/* A batch refused whole: its operations never
 			 * complete, so the session cannot go on. */
 			ret = sr_status_errno(r->error->status);
 			return srl_fail(c, ret ? ret : -EPROTO);
@@ -152,6 +152,46 @@ int srl_pump(struct sr_client *c, bool wait, Saferring__Reply **ctl)
 		return srl_fail(c, -EPROTO);
 	*ctl = r;
 	return 1;
+}
+
+int srl_pump(struct sr_client *c, bool wait, Saferring__Reply **ctl)
+{
+	int ret;
+
+	if (c->error)
+		return c->error;
+	if (!c->rings.on)
+		return sr_pump_socket(c, wait, ctl);
+	for (;;) {
+		ret = srl_rings_take(c);
+		if (ret != 0)
+			return ret < 0 ? ret : 0;
+		/* Completions are polled for before the socket is asked (a
+		 * system call): an error there waits a spin at most.  A
+		 * control reply comes on the socket alone. */
+		if (wait && !ctl && srl_rings_spin(c))
+			continue;
+		ret = sr_pump_socket(c, false, ctl);
+		if (ret != -EAGAIN || !wait)
+			return ret;
+		ret = srl_rings_sleep(c);
+		if (ret < 0)
+			return ret;
+	}
+}
+
+int srl_socket_send(struct sr_client *c, const struct op_request *ops,
+		    unsigned n)
+{
+	Saferring__Request req = SAFERRING__REQUEST__INIT;
+	int ret;
+
+	ret = batch_ops_to_wire(c->enc, ops, n);
+	if (ret)
+		return ret;
+	req.body_case = SAFERRING__REQUEST__BODY_OP_BATCH;
+	req.op_batch = &c->enc->msg;
+	return srl_send_msg(c, &req.base, -1);
 }
 
 /*

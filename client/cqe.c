@@ -24,17 +24,17 @@ static bool sr_slot_returns(const struct sr_client *c, const struct sr_op *op,
 
 static int sr_check_slots_back(const struct sr_client *c,
 			       const struct sr_op *op,
-			       const Saferring__Completion *cc)
+			       const struct op_completion *cc)
 {
 	size_t n = 0;
 
 	if (op->opcode == SR_OP_PROVIDE)
-		return cc->has_slot_index || cc->n_slots ? -EPROTO : 0;
+		return cc->has_slot || cc->n_slots ? -EPROTO : 0;
 	if (op->multishot) {
 		/* A pool receive hands over a slot that is in the pool. */
-		if (cc->n_slots || cc->has_slot_index != cc->has_slot_generation)
+		if (cc->n_slots)
 			return -EPROTO;
-		if (cc->has_slot_index &&
+		if (cc->has_slot &&
 		    (cc->slot_index >= c->lim.slot_count ||
 		     c->slots[cc->slot_index].state != SR_SLOT_POOLED ||
 		     (cc->result > 0 &&
@@ -43,31 +43,30 @@ static int sr_check_slots_back(const struct sr_client *c,
 		return 0;
 	}
 	if (op->vectored) {
-		if (cc->has_slot_index || cc->has_slot_generation)
+		if (cc->has_slot)
 			return -EPROTO;
 		for (unsigned i = 0; i < op->nslots; i++) {
 			if (!sr_slot_returns(c, op, i))
 				continue;
 			if (n >= cc->n_slots ||
-			    cc->slots[n]->index != (uint32_t)op->slots[i])
+			    cc->slots[n].index != (uint32_t)op->slots[i])
 				return -EPROTO;
 			n++;
 		}
 		return n == cc->n_slots ? 0 : -EPROTO;
 	}
 	bool back = op->nslots && sr_slot_returns(c, op, 0);
-	if (cc->n_slots || cc->has_slot_index != back ||
-	    cc->has_slot_generation != back ||
+	if (cc->n_slots || cc->has_slot != back ||
 	    (back && cc->slot_index != (uint32_t)op->slots[0]))
 		return -EPROTO;
 	return 0;
 }
 
 static int sr_check_completion(const struct sr_client *c,
-			       const Saferring__Completion *cc)
+			       const struct op_completion *cc)
 {
 	const struct sr_op *op;
-	uint32_t flags = cc->has_flags ? cc->flags : 0;
+	uint32_t flags = cc->flags;
 
 	if (cc->tag >= c->lim.max_in_flight)
 		return -EPROTO;
@@ -75,23 +74,23 @@ static int sr_check_completion(const struct sr_client *c,
 	if (op->state != SR_OP_SENT)
 		return -EPROTO;
 	if (cc->status != SR_STATUS_OK)
-		return cc->result < 0 && !cc->has_slot_index &&
-		       !cc->has_slot_generation && !cc->n_slots &&
-		       !cc->handle && !(flags & SR_CQE_F_MORE) ? 0 : -EPROTO;
+		return cc->result < 0 && !cc->has_slot && !cc->n_slots &&
+		       !cc->has_handle && !(flags & SR_CQE_F_MORE) ?
+		       0 : -EPROTO;
 	if ((flags & SR_CQE_F_MORE) && !op->multishot)
 		return -EPROTO;
 	if (sr_check_slots_back(c, op, cc))
 		return -EPROTO;
 	/* An accept succeeds with a handle, one the library does not hold. */
 	if (op->opcode == SR_OP_ACCEPT) {
-		if ((cc->result >= 0) != (cc->handle != NULL))
+		if ((cc->result >= 0) != cc->has_handle)
 			return -EPROTO;
-		if (cc->handle &&
-		    (cc->handle->index >= c->fd_table_size ||
-		     cc->handle->index > INT32_MAX ||
-		     c->handles[cc->handle->index].state == SR_HANDLE_LIVE))
+		if (cc->has_handle &&
+		    (cc->handle_index >= c->fd_table_size ||
+		     cc->handle_index > INT32_MAX ||
+		     c->handles[cc->handle_index].state == SR_HANDLE_LIVE))
 			return -EPROTO;
-	} else if (cc->handle) {
+	} else if (cc->has_handle) {
 		return -EPROTO;
 	}
 	if (op->len && cc->result > 0 && (uint64_t)cc->result > op->len)
@@ -102,7 +101,7 @@ static int sr_check_completion(const struct sr_client *c,
 /* Every slot the operation named goes back to the caller once nothing
  * else names it; a refused PROVIDE leaves its slot with the caller. */
 static void sr_release_slots(struct sr_client *c, const struct sr_op *op,
-			     const Saferring__Completion *cc)
+			     const struct op_completion *cc)
 {
 	size_t n = 0;
 
@@ -120,19 +119,19 @@ static void sr_release_slots(struct sr_client *c, const struct sr_op *op,
 		if (cc->status != SR_STATUS_OK)
 			continue;
 		if (op->vectored)
-			s->generation = cc->slots[n++]->generation;
+			s->generation = cc->slots[n++].generation;
 		else
 			s->generation = cc->slot_generation;
 	}
 }
 
-static int sr_take_one(struct sr_client *c, const Saferring__Completion *cc)
+static int sr_take_one(struct sr_client *c, const struct op_completion *cc)
 {
 	struct sr_op *op = &c->ops[cc->tag];
 	struct sr_cqe cqe = {
 		.user_data = op->user_data,
 		.res = cc->result,
-		.flags = cc->has_flags ? cc->flags : 0,
+		.flags = cc->flags,
 		.status = cc->status,
 		.slot = op->nslots && op->opcode != SR_OP_PROVIDE ?
 			op->slots[0] : -1,
@@ -140,28 +139,32 @@ static int sr_take_one(struct sr_client *c, const Saferring__Completion *cc)
 	};
 	bool last = !(cqe.flags & SR_CQE_F_MORE);
 
-	if (op->multishot && cc->has_slot_index) {
+	if (op->multishot && cc->has_slot) {
 		struct sr_slot *s = &c->slots[cc->slot_index];
 
 		s->state = SR_SLOT_ACQUIRED;
 		s->generation = cc->slot_generation;
 		cqe.slot = (int32_t)cc->slot_index;
 	}
-	if (cc->handle) {
-		c->handles[cc->handle->index] = (struct sr_handle){
-			.generation = cc->handle->generation,
+	if (cc->has_handle) {
+		c->handles[cc->handle_index] = (struct sr_handle){
+			.generation = cc->handle_generation,
 			.state = SR_HANDLE_LIVE,
+			.fd = -1,
 		};
-		cqe.handle = (int32_t)cc->handle->index;
+		cqe.handle = (int32_t)cc->handle_index;
 	}
 	if (op->opcode == SR_OP_CLOSE) {
 		struct sr_handle *h = &c->handles[op->handle];
 
 		/* Unless a later register took the index back already. */
 		if (h->state == SR_HANDLE_CLOSING &&
-		    h->generation == op->handle_generation)
+		    h->generation == op->handle_generation) {
 			h->state = cc->status == SR_STATUS_OK ?
 				   SR_HANDLE_DEAD : SR_HANDLE_LIVE;
+			if (h->state == SR_HANDLE_DEAD)
+				srl_inline_forget(c, op->handle);
+		}
 	}
 	if (last) {
 		sr_release_slots(c, op, cc);
@@ -184,16 +187,59 @@ static int sr_take_one(struct sr_client *c, const Saferring__Completion *cc)
 	return 0;
 }
 
+int srl_take_decoded(struct sr_client *c, const struct op_completion *cc,
+		     size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int ret;
+
+		if (sr_check_completion(c, &cc[i]))
+			return srl_fail(c, -EPROTO);
+		ret = sr_take_one(c, &cc[i]);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* A nested Completion in decoded form; -EPROTO for one no daemon sends. */
+static int sr_from_wire(const Saferring__Completion *w,
+			struct op_completion *cc)
+{
+	if (w->has_slot_index != w->has_slot_generation ||
+	    w->n_slots > OP_MAX_IOV)
+		return -EPROTO;
+	*cc = (struct op_completion){
+		.tag = w->tag,
+		.status = w->status,
+		.result = w->result,
+		.flags = w->has_flags ? w->flags : 0,
+		.has_slot = w->has_slot_index,
+		.slot_index = w->slot_index,
+		.slot_generation = w->slot_generation,
+		.has_handle = w->handle != NULL,
+		.handle_index = w->handle ? w->handle->index : 0,
+		.handle_generation = w->handle ? w->handle->generation : 0,
+		.n_slots = (uint32_t)w->n_slots,
+	};
+	for (size_t i = 0; i < w->n_slots; i++)
+		cc->slots[i] = (struct op_slot_back){
+			.index = w->slots[i]->index,
+			.generation = w->slots[i]->generation,
+		};
+	return 0;
+}
+
 int srl_take_completions(struct sr_client *c,
 			 const Saferring__Completions *cs)
 {
 	for (size_t i = 0; i < cs->n_completions; i++) {
-		const Saferring__Completion *cc = cs->completions[i];
+		struct op_completion cc;
 		int ret;
 
-		if (sr_check_completion(c, cc))
+		if (sr_from_wire(cs->completions[i], &cc))
 			return srl_fail(c, -EPROTO);
-		ret = sr_take_one(c, cc);
+		ret = srl_take_decoded(c, &cc, 1);
 		if (ret)
 			return ret;
 	}

@@ -5,7 +5,8 @@
  *
  * Must never believe a handle the daemon names outside its table or one
  * the library already holds live, and never keep a copy of the caller's
- * descriptor.
+ * descriptor beyond the handle's life (inline.c keeps one of a regular
+ * file's, for the inline attempt).
  */
 #include <errno.h>
 
@@ -34,10 +35,13 @@ int sr_register_fd(struct sr_client *c, int fd)
 	if (!h || h->index >= c->fd_table_size || h->index > INT32_MAX ||
 	    c->handles[h->index].state == SR_HANDLE_LIVE)
 		return srl_fail(c, -EPROTO);
+	srl_inline_forget(c, h->index);
 	c->handles[h->index] = (struct sr_handle){
 		.generation = h->generation,
 		.state = SR_HANDLE_LIVE,
+		.fd = -1,
 	};
+	srl_inline_adopt(c, h->index, fd);
 	return (int)h->index;
 }
 
@@ -67,5 +71,6 @@ int sr_unregister_fd(struct sr_client *c, int handle)
 	if (!h || h->index != fh.index)
 		return srl_fail(c, -EPROTO);
 	c->handles[handle].state = SR_HANDLE_DEAD;
+	srl_inline_forget(c, (uint32_t)handle);
 	return 0;
 }

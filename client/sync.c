@@ -16,18 +16,20 @@
 static int sr_sync_op(struct sr_client *c, const struct sr_op_req *r,
 		      struct sr_cqe *cqe)
 {
-	struct sr_wire_op w;
-	Saferring__Op *op = &w.op;
+	struct sockaddr_storage addr;
+	struct op_request op;
 	int ret;
 
-	ret = srl_op_prepare(c, r, true, &w);
+	ret = srl_op_prepare(c, r, true, &op, &addr);
 	if (ret)
 		return ret;
 	c->sync_done = false;
-	ret = srl_send_ops(c, &op, 1);
-	if (ret) {
-		srl_op_drop(c, (uint32_t)op->tag);
-		return ret;
+	if (!(c->inline_on && !c->in_flight && srl_inline_try(c, &op))) {
+		ret = srl_send_ops(c, &op, 1);
+		if (ret) {
+			srl_op_drop(c, (uint32_t)op.tag);
+			return ret;
+		}
 	}
 	while (!c->sync_done) {
 		ret = srl_pump(c, true, NULL);

@@ -39,6 +39,9 @@
  *	max_pinned_total = 4G   # arena bytes of all sessions together
  *	                        # (default: a quarter of RAM)
  *	max_sessions_total = 4096 # sessions of all uids together
+ *	spin_us = 50            # v2 rings: poll this long after the last
+ *	                        # work before sleeping (0: never poll)
+ *	workers = 64            # at most this many worker threads
  *
  * ops is a list of operation names (spaces or commas between them), or
  * "all" (every operation this daemon knows) or "none".  Numbers are
@@ -119,6 +122,8 @@ enum daemon_key_id {
 	DKEY_SOCKET_GROUP,
 	DKEY_MAX_PINNED_TOTAL,
 	DKEY_MAX_SESSIONS_TOTAL,
+	DKEY_SPIN_US,
+	DKEY_WORKERS,
 	DKEY_COUNT
 };
 
@@ -143,6 +148,12 @@ static const struct daemon_key_def {
 				      offsetof(struct daemon_settings,
 					       max_sessions_total), 4, false,
 				      1, CONFIG_LIMIT_SESSIONS_TOTAL },
+	[DKEY_SPIN_US] = { "spin_us",
+			   offsetof(struct daemon_settings, spin_us), 4, false,
+			   0, CONFIG_LIMIT_SPIN_US },
+	[DKEY_WORKERS] = { "workers",
+			   offsetof(struct daemon_settings, workers), 4, false,
+			   1, CONFIG_LIMIT_WORKERS },
 };
 
 enum section_kind { SEC_DEFAULT, SEC_UID, SEC_GID, SEC_DAEMON };
@@ -235,6 +246,8 @@ void config_daemon_defaults(struct daemon_settings *d)
 {
 	*d = (struct daemon_settings){
 		.max_sessions_total = CONFIG_DEFAULT_MAX_SESSIONS_TOTAL,
+		.spin_us = CONFIG_DEFAULT_SPIN_US,
+		.workers = CONFIG_LIMIT_WORKERS,
 	};
 	snprintf(d->user, sizeof(d->user), "%s", CONFIG_DEFAULT_USER);
 	snprintf(d->socket_group, sizeof(d->socket_group), "%s",
@@ -388,7 +401,8 @@ static int parse_daemon_key(struct parser *p, const char *name,
 			break;
 	if (id == DKEY_COUNT)
 		return perr(p, "unknown key '%s' in [daemon] (known: user, "
-			    "socket_group, max_pinned_total, max_sessions_total)",
+			    "socket_group, max_pinned_total, max_sessions_total, "
+			    "spin_us, workers)",
 			    name);
 	k = &daemon_keys[id];
 	if (p->daemon_key_line[id])
@@ -860,7 +874,8 @@ void config_print(const struct config *cfg, FILE *out)
 		fprintf(out, "%llu", (unsigned long long)d->max_pinned_total);
 	else
 		fprintf(out, "auto");
-	fprintf(out, " max_sessions_total=%u\n", d->max_sessions_total);
+	fprintf(out, " max_sessions_total=%u spin_us=%u workers=%u\n",
+		d->max_sessions_total, d->spin_us, d->workers);
 	print_policy(out, "default", 0, &cfg->def);
 	for (size_t i = 0; i < cfg->nrules; i++) {
 		const struct config_rule *r = &cfg->rules[i];

@@ -47,12 +47,20 @@ struct daemon_settings {
 	uint64_t max_pinned_total; /* bytes of arenas across all sessions;
 				    * 0: a quarter of RAM */
 	uint32_t max_sessions_total; /* sessions across all uids */
+	uint32_t spin_us;  /* v2 rings: poll this long after the last work
+			    * before sleeping (0: never poll) */
+	uint32_t workers;  /* most worker threads, whatever --workers says */
 };
 
 #define CONFIG_DEFAULT_USER "saferringd"
 #define CONFIG_DEFAULT_SOCKET_GROUP "saferring"
 #define CONFIG_DEFAULT_MAX_SESSIONS_TOTAL 4096U
 #define CONFIG_LIMIT_SESSIONS_TOTAL 1048576U
+/* Long enough to cover a client's turn-around, short enough that a
+ * daemon with nothing to do stops burning a CPU at once. */
+#define CONFIG_DEFAULT_SPIN_US 50U
+#define CONFIG_LIMIT_SPIN_US 1000000U
+#define CONFIG_LIMIT_WORKERS 64U
 
 struct config {
 	char *source; /* file name, or "(built-in)" */

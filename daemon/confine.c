@@ -143,10 +143,12 @@ static void build(struct builder *b)
 	/* Sessions: the arena is a sealed memfd, mapped shared. */
 	allow(b, SCMP_SYS(memfd_create));
 	allow(b, SCMP_SYS(ftruncate));
+	allow(b, SCMP_SYS(eventfd2));       /* v2 rings' doorbells */
 	{
 		static const scmp_datum_t cmds[] = {
 			F_ADD_SEALS, F_GET_SEALS, F_GETFD, F_SETFD, F_GETFL,
 			F_SETFL,
+			F_DUPFD_CLOEXEC, /* v2: the client's doorbell copies */
 		};
 		allow_arg_in(b, SCMP_SYS(fcntl), 1, cmds,
 			     sizeof(cmds) / sizeof(cmds[0]));
@@ -215,6 +217,7 @@ static void build(struct builder *b)
 	 * SIGSYS that hides the cause: glibc raises it with gettid and
 	 * tgkill, which may only signal this process, and only SIGABRT. */
 	allow(b, SCMP_SYS(gettid));
+	allow(b, SCMP_SYS(pread64));        /* spin.h: /proc/loadavg */
 	{
 		struct scmp_arg_cmp self[2] = {
 			{ .arg = 0, .op = SCMP_CMP_EQ,

@@ -60,8 +60,10 @@ static void usage(FILE *out)
 		"      --allow-root    started as root, stay root with every\n"
 		"                      capability (for debugging only: clients'\n"
 		"                      I/O then runs as root)\n"
-		"      --busy-poll USEC  spin up to USEC microseconds for work\n"
-		"                      before sleeping (default 0: never)\n"
+		"      --spin-us USEC  after the last work on a v2 session, poll\n"
+		"                      its rings this long before sleeping\n"
+		"                      (default: spin_us in the config, 50;\n"
+		"                      0: never poll)\n"
 		"  -f, --foreground    stay in the foreground, log to stderr\n"
 		"  -v, --verbose       log every refused request\n"
 		"  -h, --help          show this help and exit\n"
@@ -392,7 +394,7 @@ static int drop_privileges(const struct identity *id, bool allow_root,
 }
 
 enum { OPT_NO_SECCOMP = 256, OPT_CHECK_CONFIG, OPT_CHECK_RELOAD,
-       OPT_BUSY_POLL, OPT_ALLOW_ROOT };
+       OPT_SPIN_US, OPT_ALLOW_ROOT };
 
 int main(int argc, char **argv)
 {
@@ -403,7 +405,7 @@ int main(int argc, char **argv)
 		{ "check-reload", no_argument, NULL, OPT_CHECK_RELOAD },
 		{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
 		{ "allow-root", no_argument, NULL, OPT_ALLOW_ROOT },
-		{ "busy-poll", required_argument, NULL, OPT_BUSY_POLL },
+		{ "spin-us", required_argument, NULL, OPT_SPIN_US },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -413,7 +415,7 @@ int main(int argc, char **argv)
 	const char *path = NULL, *config_path = NULL;
 	int foreground = 0, seccomp = 1, check = 0, opt, r, fd;
 	bool allow_root = false;
-	unsigned busy_poll_us = 0;
+	long spin_us = -1; /* -1: the config's */
 	uint64_t keep;
 	struct identity id;
 	struct config *cfg;
@@ -442,18 +444,20 @@ int main(int argc, char **argv)
 		case OPT_ALLOW_ROOT:
 			allow_root = true;
 			break;
-		case OPT_BUSY_POLL: {
+		case OPT_SPIN_US: {
 			char *end;
 			unsigned long v;
 
 			errno = 0;
 			v = strtoul(optarg, &end, 10);
-			if (errno || *end || !*optarg || v > 1000000) {
-				fprintf(stderr, "saferringd: --busy-poll takes "
-					"microseconds, 0 to 1000000\n");
+			if (errno || *end || !*optarg ||
+			    v > CONFIG_LIMIT_SPIN_US) {
+				fprintf(stderr, "saferringd: --spin-us takes "
+					"microseconds, 0 to %u\n",
+					CONFIG_LIMIT_SPIN_US);
 				return 2;
 			}
-			busy_poll_us = (unsigned)v;
+			spin_us = (long)v;
 			break;
 		}
 		case 'f':
@@ -569,7 +573,8 @@ int main(int argc, char **argv)
 	}
 	reload_path = config_path;
 	server_set_reload(srv, reload_config);
-	server_set_busy_poll(srv, busy_poll_us);
+	if (spin_us >= 0)
+		server_set_spin(srv, (unsigned)spin_us);
 	config_forbid_names();
 	if (seccomp) {
 		r = confine_install();

@@ -374,6 +374,11 @@ unsigned ring_driver_reap(struct ring_driver *rd, ring_cqe_fn fn, void *arg)
 	return n;
 }
 
+bool ring_driver_ready(const struct ring_driver *rd)
+{
+	return rd->live && io_uring_cq_ready(&rd->ring) > 0;
+}
+
 int ring_driver_probe(void)
 {
 	struct io_uring ring;

@@ -101,6 +101,9 @@ void ring_driver_provide(struct ring_driver *rd, void *addr, uint32_t len,
 typedef void (*ring_cqe_fn)(void *arg, uint64_t user_data, int32_t res,
 			    uint32_t flags);
 unsigned ring_driver_reap(struct ring_driver *rd, ring_cqe_fn fn, void *arg);
+/* Completions are waiting to be reaped (a look at shared memory, no
+ * system call): for polling without epoll. */
+bool ring_driver_ready(const struct ring_driver *rd);
 
 /* Create and destroy a throwaway ring: tells whether io_uring works for
  * this process at all.  0, or the -errno io_uring_setup failed with. */

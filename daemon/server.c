@@ -31,6 +31,7 @@
 #include "saferring.h"
 #include "saferring.pb-c.h"
 #include "session.h"
+#include "spin.h"
 
 #define MAX_EVENTS 64
 #define MAX_PENDING_REFUSALS 16
@@ -44,6 +45,7 @@ enum source_kind {
 	SOURCE_OFFLOAD,
 	SOURCE_SOCK,
 	SOURCE_RING,
+	SOURCE_DOORBELL,
 };
 
 struct source {
@@ -54,10 +56,12 @@ struct source {
 /* The server's handle on a session: its epoll state and list links. */
 struct client {
 	struct session *session;
-	struct source sock_src, ring_src;
+	struct source sock_src, ring_src, bell_src;
 	int sock_fd;        /* fd registered in epoll, -1 when none */
 	uint32_t sock_mask; /* events registered for sock_fd */
 	int ring_fd;        /* ring fd registered in epoll, -1 when none */
+	int bell_fd;        /* v2 doorbell registered in epoll, -1 when none */
+	int hot;            /* index in server.hot, -1 when not polled */
 	bool dead;          /* drained; freed after this batch of events */
 	uint32_t uid;       /* peer's uid, for the per-uid count */
 	bool refused;       /* counted as a pending refusal, not a session */
@@ -92,7 +96,13 @@ struct server {
 	bool stopping;
 	uint64_t stop_deadline_ms;
 	server_reload_fn reload;
-	unsigned busy_poll_us;
+	/* v2 sessions polled instead of slept on (see server_poll_hot). */
+	unsigned spin_us;
+	struct client **hot;
+	unsigned nhot, hot_cap;
+	uint64_t last_work_us;   /* a hot session last had something to do */
+	struct spin_guard spin;  /* contended: no polling for a while */
+	uint64_t last_epoll_us;  /* while polling: when epoll was last asked */
 	/* Figures for saferringctl, including sessions that have ended. */
 	uint64_t started_ms;
 	uint64_t sessions_total;
@@ -126,6 +136,11 @@ int server_new(int listen_fd, struct config *cfg, struct server **out)
 	srv->cfg = cfg;
 	srv->max_sessions_total = cfg->daemon.max_sessions_total;
 	srv->env.pinned_max = cfg->daemon.max_pinned_total;
+	srv->env.rings = true;
+	srv->spin_us = cfg->daemon.spin_us;
+	if (spin_guard_init(&srv->spin) < 0)
+		log_warn("cannot read /proc/loadavg: polling v2 rings will not "
+			 "back off when the CPUs are contended");
 	srv->next_session_id = 1;
 	srv->listen_src.kind = SOURCE_LISTENER;
 	srv->signal_src.kind = SOURCE_SIGNAL;
@@ -249,6 +264,59 @@ static void accept_resume(struct server *srv)
 		srv->accept_paused = false;
 }
 
+/* Poll @c's rings from now on instead of waiting for its doorbell: it
+ * just had work, so the spin window starts again. */
+static void client_hot(struct server *srv, struct client *c)
+{
+	if (c->dead)
+		return;
+	srv->last_work_us = spin_now_us();
+	if (c->hot >= 0)
+		return;
+	if (srv->nhot == srv->hot_cap) {
+		unsigned cap = srv->hot_cap ? 2 * srv->hot_cap : 16;
+		struct client **n = realloc(srv->hot, cap * sizeof(*n));
+
+		if (!n)
+			return; /* it is served by its doorbell instead */
+		srv->hot = n;
+		srv->hot_cap = cap;
+	}
+	c->hot = (int)srv->nhot;
+	srv->hot[srv->nhot++] = c;
+}
+
+static void client_cold(struct server *srv, struct client *c)
+{
+	if (c->hot < 0)
+		return;
+	srv->hot[c->hot] = srv->hot[--srv->nhot];
+	srv->hot[c->hot]->hot = c->hot;
+	c->hot = -1;
+}
+
+/* The doorbell is in epoll exactly while the session serves rings.  Out
+ * before the session closes it: the client's copy keeps the eventfd
+ * alive, and epoll would go on reporting it for a freed client. */
+static void client_sync_doorbell(struct server *srv, struct client *c)
+{
+	int bell = session_doorbell_fd(c->session);
+
+	if (bell == c->bell_fd)
+		return;
+	if (c->bell_fd >= 0) {
+		epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->bell_fd, NULL);
+		c->bell_fd = -1;
+		client_cold(srv, c);
+	}
+	if (bell >= 0 && epoll_set(srv->epfd, EPOLL_CTL_ADD, bell, EPOLLIN,
+				   &c->bell_src) == 0) {
+		c->bell_fd = bell;
+		/* Until it has been idle for a while, it is polled. */
+		client_hot(srv, c);
+	}
+}
+
 /* Bring epoll in step with what the session wants now. */
 static void client_sync(struct server *srv, struct client *c)
 {
@@ -270,6 +338,7 @@ static void client_sync(struct server *srv, struct client *c)
 	if (ring >= 0 && c->ring_fd < 0 &&
 	    epoll_set(srv->epfd, EPOLL_CTL_ADD, ring, EPOLLIN, &c->ring_src) == 0)
 		c->ring_fd = ring;
+	client_sync_doorbell(srv, c);
 	if (session_drained(s) && !c->dead) {
 		c->dead = true;
 		if (c->ring_fd >= 0)
@@ -390,9 +459,12 @@ static void server_accept(struct server *srv)
 		c->session = s;
 		c->sock_src = (struct source){ SOURCE_SOCK, c };
 		c->ring_src = (struct source){ SOURCE_RING, c };
+		c->bell_src = (struct source){ SOURCE_DOORBELL, c };
 		c->sock_fd = fd;
 		c->sock_mask = EPOLLIN;
 		c->ring_fd = -1;
+		c->bell_fd = -1;
+		c->hot = -1;
 		if (epoll_set(srv->epfd, EPOLL_CTL_ADD, fd, EPOLLIN,
 			      &c->sock_src) < 0) {
 			log_err("session %llu: epoll: %s; connection refused",
@@ -429,6 +501,7 @@ static void server_reap_dead(struct server *srv)
 			if (c->next)
 				c->next->prev = c->prev;
 			struct session_stats st;
+			client_cold(srv, c);
 			session_get_stats(c->session, &st);
 			srv->ended_ops_done += st.ops_done;
 			srv->ended_ops_refused += st.ops_refused;
@@ -479,33 +552,62 @@ void server_set_reload(struct server *srv, server_reload_fn fn)
 	srv->reload = fn;
 }
 
-void server_set_busy_poll(struct server *srv, unsigned usec)
+void server_set_spin(struct server *srv, unsigned usec)
 {
-	srv->busy_poll_us = usec;
+	srv->spin_us = usec;
 }
 
-static uint64_t now_us(void)
+/*
+ * Poll every hot v2 session once: its kernel completions, its completion
+ * ring's room, its submission ring.  A session goes cold (its doorbell
+ * armed: the client rings it after its next submission) once no hot
+ * session had work for spin_us, at once when spinning is off or
+ * contended, and never while it has work it could do now.
+ */
+static void server_poll_hot(struct server *srv)
 {
-	struct timespec ts;
+	uint64_t now = spin_now_us();
+	bool contended = spin_contended(&srv->spin, now);
+	bool did = false;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+	for (unsigned i = 0; i < srv->nhot; i++) {
+		struct client *c = srv->hot[i];
+
+		if (c->dead)
+			continue;
+		if (session_rings_poll(c->session))
+			did = true;
+		client_sync(srv, c);
+	}
+	if (did) {
+		srv->last_work_us = now;
+		if (!contended)
+			return;
+	}
+	if (!contended && srv->spin_us &&
+	    now - srv->last_work_us < srv->spin_us)
+		return;
+	for (unsigned i = 0; i < srv->nhot;) {
+		struct client *c = srv->hot[i];
+
+		if (c->dead || session_rings_idle(c->session))
+			client_cold(srv, c); /* the last one moves to i */
+		else
+			i++;
+	}
 }
 
-/* epoll_wait, spinning first for up to busy_poll_us when asked to. */
+/* While polling, how often epoll is asked too: sockets, other sessions,
+ * and the kernel's task work for asynchronous completions, which runs
+ * on the way out of a system call. */
+#define EPOLL_EVERY_US 20
+
+/* epoll_wait without sleeping while sessions are hot. */
 static int server_wait(struct server *srv, struct epoll_event *events,
 		       int timeout)
 {
-	if (srv->busy_poll_us && timeout != 0) {
-		uint64_t until = now_us() + srv->busy_poll_us;
-
-		do {
-			int n = epoll_wait(srv->epfd, events, MAX_EVENTS, 0);
-			if (n != 0)
-				return n;
-		} while (now_us() < until);
-	}
-	return epoll_wait(srv->epfd, events, MAX_EVENTS, timeout);
+	return epoll_wait(srv->epfd, events, MAX_EVENTS,
+			  srv->nhot ? 0 : timeout);
 }
 
 /* Sessions listed in one Stats reply: 64 KiB holds about 500. */
@@ -626,6 +728,14 @@ static void server_dispatch(struct server *srv, struct epoll_event *ev)
 		if (c->dead)
 			return;
 		session_on_ring(c->session);
+		if (c->bell_fd >= 0)
+			client_hot(srv, c); /* completions move: poll a while */
+		break;
+	case SOURCE_DOORBELL:
+		if (c->dead)
+			return;
+		session_rings_on_doorbell(c->session);
+		client_hot(srv, c);
 		break;
 	default:
 		return;
@@ -650,7 +760,19 @@ int server_run(struct server *srv)
 			}
 			timeout = (int)(srv->stop_deadline_ms - now);
 		}
-		int n = server_wait(srv, events, timeout);
+		int n;
+
+		/* Polling: the rings are memory, epoll a system call (and a
+		 * costly one on a paravirtualised CPU); look at epoll only
+		 * every EPOLL_EVERY_US. */
+		if (srv->nhot && spin_now_us() - srv->last_epoll_us <
+				 EPOLL_EVERY_US) {
+			server_poll_hot(srv);
+			server_reap_dead(srv);
+			continue;
+		}
+		n = server_wait(srv, events, timeout);
+		srv->last_epoll_us = spin_now_us();
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -662,6 +784,8 @@ int server_run(struct server *srv)
 			accept_resume(srv);
 		for (int i = 0; i < n; i++)
 			server_dispatch(srv, &events[i]);
+		if (srv->nhot)
+			server_poll_hot(srv);
 		server_reap_dead(srv);
 	}
 	log_info("stopped");
@@ -693,5 +817,7 @@ void server_free(struct server *srv)
 		close(srv->epfd);
 	config_free(srv->cfg);
 	free(srv->uids);
+	free(srv->hot);
+	spin_guard_free(&srv->spin);
 	free(srv);
 }

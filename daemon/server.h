@@ -25,10 +25,10 @@ struct config *server_swap_config(struct server *srv, struct config *cfg);
 /* On SIGHUP, @fn is asked for a new config (NULL: keep the old one; it
  * has said why). */
 typedef struct config *(*server_reload_fn)(void);
-/* Before sleeping in epoll_wait, poll for up to @usec microseconds (like
- * SQPOLL's idle time): lower latency for a busy CPU.  0, the default,
- * never spins. */
-void server_set_busy_poll(struct server *srv, unsigned usec);
+/* After the last work on any v2 session, poll their rings for @usec
+ * microseconds before sleeping (as SQPOLL's idle time does); 0 never
+ * polls.  The config's spin_us until this is called. */
+void server_set_spin(struct server *srv, unsigned usec);
 void server_set_reload(struct server *srv, server_reload_fn fn);
 /* Serve until SIGTERM or SIGINT; then stop accepting, cancel what every
  * session has in flight, deliver the completions, and return 0 once all

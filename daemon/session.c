@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * session.c - see session.h.
+ * session.c - see session.h; the transport-independent core of a
+ * session (session_impl.h says how it is split).
  *
  * Parsing (protobuf -> struct op_request) and validation (validate_op) are
  * kept apart from acting (slot_table_begin, ring_driver_queue): nothing a
@@ -14,163 +15,22 @@
  * state plus what the earlier members will take, before any member acts;
  * a chain with a bad member is refused whole and nothing of it is done.
  */
-#include "session.h"
-
 #include <errno.h>
-#include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "admission.h"
-#include "arena.h"
-#include "fd_registry.h"
 #include "log.h"
 #include "op_table.h"
-#include "request.h"
-#include "ring.h"
-#include "saferring.h"
-#include "saferring.pb-c.h"
-#include "slot_table.h"
-#include "validator.h"
-#include "wire.h"
-
-#define NONE UINT32_MAX
-/* Requests handled per readable event, so one client cannot starve the
- * others sharing the event loop. */
-#define READS_PER_EVENT 32
-/* protobuf-c allocations one request may make: enough to decode a 64 KiB
- * datagram of minimal operations (about 11000, some 200 bytes each
- * decoded, plus protobuf-c's scan slabs), so that an oversized batch is
- * answered TOO_LARGE, not MALFORMED.  Anything needing more fails to
- * decode. */
-#define UNPACK_ARENA_BYTES (4 * 1024 * 1024)
-/* Largest receive pool the kernel takes (buffer ids are 16 bits, ring
- * sizes powers of two below 65536). */
-#define POOL_MAX_ENTRIES 32768U
-/* Packed bytes one completion can take at most, without and per slot
- * handed back, and with an accepted handle (see session_flush). */
-#define COMPLETION_MAX_BYTES 48U
-#define SLOT_BACK_MAX_BYTES 16U
-#define HANDLE_MAX_BYTES 16U
-/* A submit slower than this means the kernel did I/O in the submitting
- * thread, which admission and IOSQE_ASYNC are there to prevent: logged. */
-#define SLOW_SUBMIT_NS (20ULL * 1000 * 1000)
-/* io_uring workers of the thread that serves sessions: file I/O that
- * missed the page cache, fsync, fallocate (bounded), and sockets that
- * must wait (unbounded, but most socket I/O is poll-driven and takes
- * none).  Sessions beyond that wait for a worker, they do not add one. */
-#define SESSION_IOWQ_BOUNDED 16U
-#define SESSION_IOWQ_UNBOUNDED 128U
-
-enum session_phase {
-	PHASE_HELLO,   /* waiting for Hello */
-	PHASE_SETUP,   /* Hello taken; set-up runs on the offload thread */
-	PHASE_READY,   /* serving */
-	PHASE_CLOSING, /* socket gone; draining the ring */
-};
-
-/* Daemon-side record of an operation the kernel holds.  Its kernel
- * user_data is index | incarnation << 32, so a cancel aimed at a finished
- * operation can never hit the record's next user. */
-struct op_record {
-	uint64_t tag;
-	uint32_t incarnation;
-	uint32_t fd;           /* handle counted in flight, or NONE */
-	uint32_t accept_index; /* single-shot ACCEPT's reserved entry, or NONE */
-	uint8_t opcode;
-	uint8_t nslots;
-	bool live;
-	bool multishot;
-	bool vectored;         /* slots go back as Completion.slots */
-	bool quota_stop;       /* multishot ACCEPT cancelled at the fd quota */
-	uint32_t slots[VALIDATOR_MAX_IOV];
-	/* What the kernel may read after submission. */
-	struct iovec iov[VALIDATOR_MAX_IOV];
-	struct msghdr msg;
-	struct sockaddr_storage addr;
-	struct __kernel_timespec ts;
-};
-
-/* A completion waiting to be sent.  The slots it names are COMPLETED and
- * its handle RESERVED until it is sent: they are the client's only then. */
-struct pending_completion {
-	uint64_t tag;
-	uint32_t status;
-	int32_t result;
-	uint32_t flags;
-	uint32_t handle; /* accepted socket's entry, or NONE */
-	uint8_t nslots;
-	bool vectored;
-	uint32_t slots[VALIDATOR_MAX_IOV];
-};
-
-struct session {
-	uint64_t id;
-	int sock;
-	struct ucred peer;
-	uint64_t file_size_limit; /* the client's RLIMIT_FSIZE */
-	struct policy policy;
-	struct session_env *env;
-	void *owner;
-	enum session_phase phase;
-	uint32_t errors;
-	enum sr_status deny_status; /* OK unless session_deny() was called */
-	const char *deny_reason;
-
-	/* Set-up on the offload thread: while setup_busy, the arena, ring,
-	 * tables and queues below belong to that thread alone. */
-	struct offload_job setup_job;
-	bool setup_busy;
-	int setup_result;
-	uint32_t setup_count, setup_size;
-	uint32_t hello_seq;
-	uint64_t pinned; /* bytes of env->pinned this session holds */
-
-	struct arena arena;
-	struct ring_driver ring;
-	struct slot_table slots;
-	struct fd_registry fds;
-	uint32_t pool_capacity; /* slots the receive pool can hold */
-
-	struct op_record *ops; /* max_in_flight records */
-	uint32_t *free_ops;    /* stack of free record indexes */
-	uint32_t free_count;
-	uint32_t in_flight;
-	uint32_t queued;       /* SQEs queued since the last submit */
-
-	struct pending_completion *out; /* ring buffer of out_cap */
-	uint32_t out_cap, out_head, out_count;
-
-	/* One datagram the socket would not take yet, with its descriptor. */
-	unsigned char *stash;
-	size_t stash_len;
-	int stash_fd;
-
-	bool shutting_down; /* session_shutdown(): close once all is sent */
-	/* Ends once the stash is sent (why, for the log), after saying so
-	 * with an Error when end_reason_pending. */
-	const char *end_after_flush;
-	bool end_reason_pending;
-	bool recancel;      /* an operation ended while cancelling */
-	uint64_t ops_done, ops_refused;
-	uint64_t bytes_read, bytes_written;
-	uint64_t refusals[SR_STATUS__COUNT];
-};
+#include "session_impl.h"
 
 static session_stats_handler stats_handler;
 static void *stats_handler_arg;
 
-static unsigned char recv_buf[WIRE_MAX_DATAGRAM];
-static unsigned char send_buf[WIRE_MAX_DATAGRAM];
-static unsigned char unpack_buf[UNPACK_ARENA_BYTES];
-/* One Submit's operations, parsed before any is validated. */
-static struct op_request batch_reqs[WIRE_MAX_BATCH];
 
 struct session *session_new(uint64_t id, int sock,
 			    const struct session_peer *peer,
@@ -189,7 +49,7 @@ struct session *session_new(uint64_t id, int sock,
 	s->env = env;
 	s->phase = PHASE_HELLO;
 	s->arena = (struct arena)ARENA_INIT;
-	s->stash_fd = -1;
+	s->rings.sq_efd = s->rings.cq_efd = -1;
 	return s;
 }
 
@@ -208,14 +68,13 @@ void session_free(struct session *s)
 	/* The ring goes first: it drops the files, the pool and the
 	 * registered buffers before the arena is unmapped. */
 	ring_driver_exit(&s->ring);
+	session_rings_free(s);
 	arena_destroy(&s->arena);
 	slot_table_free(&s->slots);
 	fd_registry_free(&s->fds);
 	if (s->sock >= 0)
 		close(s->sock);
-	if (s->stash_fd >= 0)
-		close(s->stash_fd);
-	free(s->stash);
+	session_drop_stash(s);
 	free(s->ops);
 	free(s->free_ops);
 	free(s->out);
@@ -285,6 +144,11 @@ bool session_wants_read(const struct session *s)
 		return false;
 	if (s->phase != PHASE_READY)
 		return true;
+	return session_room_for_batch(s);
+}
+
+bool session_room_for_batch(const struct session *s)
+{
 	return (uint64_t)s->out_count + s->in_flight + WIRE_MAX_BATCH +
 	       s->slots.count + s->fds.quota <= s->out_cap;
 }
@@ -324,13 +188,9 @@ void session_close(struct session *s, const char *reason)
 		close(s->sock);
 		s->sock = -1;
 	}
-	free(s->stash);
-	s->stash = NULL;
-	s->stash_len = 0;
-	if (s->stash_fd >= 0) {
-		close(s->stash_fd);
-		s->stash_fd = -1;
-	}
+	if (s->rings.on)
+		session_rings_kick(s); /* it may sleep on the doorbell alone */
+	session_drop_stash(s);
 	s->out_count = 0;
 	if (s->in_flight == 0)
 		return;
@@ -366,8 +226,24 @@ void session_set_stats_handler(session_stats_handler fn, void *arg)
 	stats_handler_arg = arg;
 }
 
+/* Control is for peers whose policy says so, and root. */
+void session_ask_stats(struct session *s, uint32_t seq, bool with_sessions)
+{
+	if (!s->policy.control && s->peer.uid != 0) {
+		session_refuse(s, true, seq, SR_STATUS_NOT_PERMITTED,
+			       "statistics are not permitted for this uid");
+		return;
+	}
+	if (!stats_handler) {
+		session_refuse(s, true, seq, SR_STATUS_INTERNAL,
+			       "statistics unavailable");
+		return;
+	}
+	stats_handler(stats_handler_arg, s, seq, with_sessions);
+}
+
 /* Once shutting down, the session ends when the last completion left. */
-static void session_finish_shutdown(struct session *s)
+void session_finish_shutdown(struct session *s)
 {
 	if (s->shutting_down && s->phase != PHASE_CLOSING &&
 	    s->in_flight == 0 && s->out_count == 0 && s->stash_len == 0)
@@ -386,103 +262,6 @@ void session_shutdown(struct session *s)
 	session_finish_shutdown(s);
 }
 
-/* Send one reply.  @fd, when >= 0, is owned by this call: it goes with
- * the datagram and is closed once sent (or with the session). */
-static void session_send(struct session *s, const ProtobufCMessage *msg,
-			 int fd)
-{
-	size_t len = protobuf_c_message_get_packed_size(msg);
-	int r;
-
-	if (s->sock < 0 || len > sizeof(send_buf)) {
-		if (fd >= 0)
-			close(fd);
-		if (s->sock >= 0)
-			session_close(s, "reply too large");
-		return;
-	}
-	protobuf_c_message_pack(msg, send_buf);
-	r = wire_send(s->sock, send_buf, len, fd);
-	if (r == -EAGAIN) {
-		/* Callers send only while nothing is stashed. */
-		s->stash = malloc(len);
-		if (!s->stash) {
-			if (fd >= 0)
-				close(fd);
-			session_close(s, "out of memory");
-			return;
-		}
-		memcpy(s->stash, send_buf, len);
-		s->stash_len = len;
-		s->stash_fd = fd;
-		return;
-	}
-	if (fd >= 0)
-		close(fd);
-	if (r < 0)
-		session_close(s, strerror(-r));
-}
-
-static void session_reply(struct session *s, bool has_seq, uint32_t seq,
-			  Saferring__Reply *reply, int fd)
-{
-	reply->has_seq = has_seq;
-	reply->seq = seq;
-	session_send(s, &reply->base, fd);
-}
-
-/*
- * End a session that has earned it (end_after_flush), saying why: once
- * what is queued before has gone out, an Error{QUOTA} (no seq), then the
- * close.  A client that does not read keeps the session waiting, not
- * reading, as backpressure would.
- */
-static void session_try_end(struct session *s)
-{
-	if (!s->end_after_flush || s->sock < 0 || s->stash_len)
-		return;
-	if (s->end_reason_pending) {
-		Saferring__Reply reply = SAFERRING__REPLY__INIT;
-		Saferring__Error err = SAFERRING__ERROR__INIT;
-
-		s->end_reason_pending = false;
-		err.status = SR_STATUS_QUOTA;
-		err.message = (char *)"too many refused requests (max_errors); "
-				      "the session ends";
-		reply.body_case = SAFERRING__REPLY__BODY_ERROR;
-		reply.error = &err;
-		session_reply(s, false, 0, &reply, -1);
-		if (s->stash_len || s->sock < 0)
-			return;
-	}
-	session_close(s, s->end_after_flush);
-}
-
-/* Answer a request with an error; a session that keeps earning them is
- * ended. */
-static void session_refuse(struct session *s, bool has_seq, uint32_t seq,
-			   enum sr_status status, const char *why)
-{
-	Saferring__Reply reply = SAFERRING__REPLY__INIT;
-	Saferring__Error err = SAFERRING__ERROR__INIT;
-
-	err.status = status;
-	err.message = (char *)why;
-	reply.body_case = SAFERRING__REPLY__BODY_ERROR;
-	reply.error = &err;
-	log_limited(LOG_NOTICE, "session %llu uid %u pid %d: refused request: %s (%s)",
-		    (unsigned long long)s->id, s->peer.uid, s->peer.pid,
-		    sr_strstatus(status), why);
-	if (status < SR_STATUS__COUNT)
-		s->refusals[status]++;
-	session_reply(s, has_seq, seq, &reply, -1);
-	if (++s->errors < s->policy.max_errors || s->sock < 0)
-		return;
-	s->end_after_flush = "too many refused requests";
-	s->end_reason_pending = true;
-	session_try_end(s);
-}
-
 static void session_queue_completion(struct session *s,
 				     const struct pending_completion *pc)
 {
@@ -495,93 +274,60 @@ static void session_queue_completion(struct session *s,
 	s->out_count++;
 }
 
-/* Packed size a completion can reach at most. */
-static size_t completion_bound(const struct pending_completion *pc)
+/* Packed bytes one completion can take at most in a nested Completions
+ * datagram, without and per slot handed back, and with an accepted
+ * handle. */
+#define COMPLETION_MAX_BYTES 48U
+#define SLOT_BACK_MAX_BYTES 16U
+#define HANDLE_MAX_BYTES 16U
+
+size_t session_next_completion_bound(const struct session *s)
 {
+	const struct pending_completion *pc;
+
+	if (!s->out_count)
+		return 0;
+	pc = &s->out[s->out_head];
 	return COMPLETION_MAX_BYTES + pc->nslots * SLOT_BACK_MAX_BYTES +
 	       (pc->handle != NONE ? HANDLE_MAX_BYTES : 0);
 }
 
-/* Fill @c from @pc, handing its slots and handle to the client: they are
- * the client's from the moment this datagram leaves (it is sent now, or
- * stashed and sent before anything else). */
-static void session_fill_completion(struct session *s,
-				    const struct pending_completion *pc,
-				    Saferring__Completion *c,
-				    Saferring__SlotBack *backs,
-				    Saferring__SlotBack **back_ptrs,
-				    Saferring__FdHandle *handle)
+bool session_pop_completion(struct session *s, struct op_completion *c)
 {
+	const struct pending_completion *pc;
 	uint32_t gen;
-	size_t n = 0;
 
-	saferring__completion__init(c);
-	c->tag = pc->tag;
-	c->status = pc->status;
-	c->result = pc->result;
-	c->has_flags = pc->flags != 0;
-	c->flags = pc->flags;
+	if (!s->out_count)
+		return false;
+	pc = &s->out[s->out_head];
+	*c = (struct op_completion){
+		.tag = pc->tag,
+		.status = pc->status,
+		.result = pc->result,
+		.flags = pc->flags,
+	};
 	for (uint32_t i = 0; i < pc->nslots; i++) {
 		if (slot_table_hand_back(&s->slots, pc->slots[i], &gen) < 0)
 			continue;
 		if (!pc->vectored) {
-			c->has_slot_index = c->has_slot_generation = true;
+			c->has_slot = true;
 			c->slot_index = pc->slots[i];
 			c->slot_generation = gen;
 			continue;
 		}
-		saferring__slot_back__init(&backs[n]);
-		backs[n].index = pc->slots[i];
-		backs[n].generation = gen;
-		back_ptrs[n] = &backs[n];
-		n++;
+		c->slots[c->n_slots++] = (struct op_slot_back){
+			.index = pc->slots[i], .generation = gen,
+		};
 	}
-	c->n_slots = n;
-	c->slots = n ? back_ptrs : NULL;
 	if (pc->handle != NONE &&
 	    fd_registry_publish(&s->fds, pc->handle, &gen) == 0) {
-		saferring__fd_handle__init(handle);
-		handle->index = pc->handle;
-		handle->generation = gen;
-		c->handle = handle;
+		c->has_handle = true;
+		c->handle_index = pc->handle;
+		c->handle_generation = gen;
 	}
-}
-
-static void session_flush(struct session *s)
-{
-	static Saferring__Completion comps[WIRE_MAX_BATCH];
-	static Saferring__Completion *ptrs[WIRE_MAX_BATCH];
-	static Saferring__SlotBack backs[WIRE_MAX_BATCH][VALIDATOR_MAX_IOV];
-	static Saferring__SlotBack *back_ptrs[WIRE_MAX_BATCH][VALIDATOR_MAX_IOV];
-	static Saferring__FdHandle handles[WIRE_MAX_BATCH];
-
-	while (s->sock >= 0 && s->stash_len == 0 && s->out_count > 0) {
-		Saferring__Reply reply = SAFERRING__REPLY__INIT;
-		Saferring__Completions body = SAFERRING__COMPLETIONS__INIT;
-		/* Room for the Reply and Completions framing. */
-		size_t bytes = 64;
-		uint32_t n = 0;
-
-		while (n < s->out_count && n < WIRE_MAX_BATCH) {
-			const struct pending_completion *pc =
-				&s->out[(s->out_head + n) % s->out_cap];
-
-			bytes += completion_bound(pc);
-			if (bytes > WIRE_MAX_DATAGRAM)
-				break;
-			session_fill_completion(s, pc, &comps[n], backs[n],
-						back_ptrs[n], &handles[n]);
-			ptrs[n] = &comps[n];
-			n++;
-		}
-		s->out_head = (s->out_head + n) % s->out_cap;
-		s->out_count -= n;
-		body.n_completions = n;
-		body.completions = ptrs;
-		reply.body_case = SAFERRING__REPLY__BODY_COMPLETIONS;
-		reply.completions = &body;
-		session_reply(s, false, 0, &reply, -1);
-	}
+	s->out_head = (s->out_head + 1) % s->out_cap;
+	s->out_count--;
+	return true;
 }
 
 static void session_refuse_op(struct session *s, uint64_t tag,
@@ -637,7 +383,12 @@ static int session_setup(struct session *s, uint32_t count, uint32_t size)
 	 * kernel's to fill for multishot accepts. */
 	if (max_fds == 0 || max_fds > (1U << 19) || max_in_flight == 0)
 		return -EINVAL;
-	r = arena_create(&s->arena, (size_t)count * size);
+	uint64_t rings_at = session_rings_offset((uint64_t)count * size);
+
+	r = arena_create(&s->arena, s->want_rings ?
+			 rings_at + session_rings_area() : (size_t)count * size);
+	if (r == 0 && s->want_rings)
+		r = session_rings_setup(s, rings_at);
 	if (r < 0)
 		return r;
 	r = slot_table_init(&s->slots, count, size);
@@ -703,7 +454,7 @@ void session_setup_reclaim(struct session *s)
 		session_close(s, "daemon stopping");
 }
 
-static void session_on_hello(struct session *s, uint32_t seq,
+void session_on_hello(struct session *s, uint32_t seq,
 			     const Saferring__Hello *hello)
 {
 	uint32_t count, size;
@@ -744,6 +495,7 @@ static void session_on_hello(struct session *s, uint32_t seq,
 	s->setup_count = count;
 	s->setup_size = size;
 	s->hello_seq = seq;
+	s->want_rings = hello->has_rings && hello->rings && s->env->rings;
 	s->phase = PHASE_SETUP;
 	s->setup_busy = true;
 	s->setup_job.run = session_setup_run;
@@ -773,6 +525,7 @@ void session_on_setup_done(struct session *s)
 {
 	Saferring__Reply reply = SAFERRING__REPLY__INIT;
 	Saferring__Welcome welcome = SAFERRING__WELCOME__INIT;
+	Saferring__RingLayout layout;
 	uint32_t seq = s->hello_seq, count = s->setup_count;
 	uint32_t size = s->setup_size;
 	int r = s->setup_result;
@@ -817,12 +570,27 @@ void session_on_setup_done(struct session *s)
 	reply.body_case = SAFERRING__REPLY__BODY_WELCOME;
 	reply.welcome = &welcome;
 	/* The client's copy of the memfd is all it needs; ours can go. */
-	int memfd = s->arena.memfd;
+	int fds[3] = { s->arena.memfd, -1, -1 };
+	unsigned nfds = 1;
 	s->arena.memfd = -1;
-	session_reply(s, true, seq, &reply, memfd);
+	if (s->rings.on) {
+		r = session_rings_welcome(s, &layout, &fds[1]);
+		if (r < 0) {
+			close(fds[0]);
+			log_err("session %llu: cannot pass the doorbells: %s",
+				(unsigned long long)s->id, strerror(-r));
+			session_refuse(s, true, seq, SR_STATUS_QUOTA,
+				       "the daemon is out of file descriptors");
+			session_close(s, "setup failed");
+			return;
+		}
+		welcome.rings = &layout;
+		nfds = 3;
+	}
+	session_reply_fds(s, true, seq, &reply, fds, nfds);
 }
 
-static void session_on_register_fd(struct session *s, uint32_t seq,
+void session_on_register_fd(struct session *s, uint32_t seq,
 				   struct wire_msg *m)
 {
 	Saferring__Reply reply = SAFERRING__REPLY__INIT;
@@ -887,7 +655,7 @@ static void session_on_register_fd(struct session *s, uint32_t seq,
 /* Unregistering waits for the client: with operations in flight on the
  * handle it is refused (BUSY), nothing is cancelled.  CLOSE is the
  * operation that lets them finish first. */
-static void session_on_unregister_fd(struct session *s, uint32_t seq,
+void session_on_unregister_fd(struct session *s, uint32_t seq,
 				     const Saferring__UnregisterFd *req)
 {
 	Saferring__Reply reply = SAFERRING__REPLY__INIT;
@@ -1168,8 +936,9 @@ static void session_view(const struct session *s, struct validator_view *v)
  * Validated whole, then started whole, or refused whole: the bad member
  * gets its own status, every other one CHAIN_REFUSED.
  */
-static void session_run_chain(struct session *s, size_t first, size_t last,
-			      bool runs_off)
+static void session_run_chain(struct session *s,
+			      const struct op_request *reqs, size_t first,
+			      size_t last, bool runs_off)
 {
 	enum sr_status st = SR_STATUS_OK;
 	struct validator_view v;
@@ -1177,10 +946,10 @@ static void session_run_chain(struct session *s, size_t first, size_t last,
 
 	session_view(s, &v);
 	for (size_t k = first; k <= last; k++) {
-		const struct op_request *req = &batch_reqs[k];
+		const struct op_request *req = &reqs[k];
 
 		v.follows_link = k > first;
-		v.prev_opcode = k > first ? batch_reqs[k - 1].opcode : 0;
+		v.prev_opcode = k > first ? reqs[k - 1].opcode : 0;
 		st = validate_op(&v, req);
 		if (st != SR_STATUS_OK) {
 			bad = k;
@@ -1202,15 +971,15 @@ static void session_run_chain(struct session *s, size_t first, size_t last,
 	}
 	if (bad <= last) {
 		for (size_t k = first; k <= last; k++)
-			session_refuse_op(s, batch_reqs[k].tag,
+			session_refuse_op(s, reqs[k].tag,
 					  k == bad ? st : SR_STATUS_CHAIN_REFUSED);
 		return;
 	}
 	for (size_t k = first; k <= last; k++) {
-		if (session_start_op(s, &batch_reqs[k]) < 0) {
+		if (session_start_op(s, &reqs[k]) < 0) {
 			/* Half a chain may be queued: nothing sane is left
 			 * to do with this session. */
-			session_refuse_op(s, batch_reqs[k].tag,
+			session_refuse_op(s, reqs[k].tag,
 					  SR_STATUS_INTERNAL);
 			session_close(s, "ring refused a validated chain");
 			return;
@@ -1218,131 +987,26 @@ static void session_run_chain(struct session *s, size_t first, size_t last,
 	}
 }
 
-static void session_on_submit(struct session *s, uint32_t seq, bool has_seq,
-			      const Saferring__Submit *submit)
+void session_submit_ops(struct session *s, const struct op_request *reqs,
+			size_t n)
 {
-	size_t n = submit->n_ops;
-
-	if (n > WIRE_MAX_BATCH) {
-		session_refuse(s, has_seq, seq, SR_STATUS_TOO_LARGE,
-			       "batch larger than max_batch");
-		return;
-	}
-	for (size_t i = 0; i < n; i++)
-		request_from_wire(submit->ops[i], &batch_reqs[i]);
 	/* A chain ends at the first operation that does not link; an
 	 * unknown link kind links here and is refused by the validator. */
 	for (size_t first = 0; first < n && s->phase == PHASE_READY;) {
 		size_t last = first;
 
-		while (last < n && batch_reqs[last].link)
+		while (last < n && reqs[last].link)
 			last++;
 		bool runs_off = last == n;
 		if (runs_off)
 			last = n - 1;
-		session_run_chain(s, first, last, runs_off);
+		session_run_chain(s, reqs, first, last, runs_off);
 		first = last + 1;
+		/* The kernel starts on a chunk while the rest is validated,
+		 * and its completions reach the client meanwhile. */
+		if (session_rings_want_chunk(s))
+			session_progress(s);
 	}
-}
-
-void session_send_stats(struct session *s, uint32_t seq, void *stats)
-{
-	Saferring__Reply reply = SAFERRING__REPLY__INIT;
-
-	reply.body_case = SAFERRING__REPLY__BODY_STATS;
-	reply.stats = stats;
-	session_reply(s, true, seq, &reply, -1);
-}
-
-/* Control is for peers whose policy says so, and root. */
-static void session_on_stats(struct session *s, uint32_t seq,
-			     const Saferring__StatsRequest *req)
-{
-	if (!s->policy.control && s->peer.uid != 0) {
-		session_refuse(s, true, seq, SR_STATUS_NOT_PERMITTED,
-			       "statistics are not permitted for this uid");
-		return;
-	}
-	if (!stats_handler) {
-		session_refuse(s, true, seq, SR_STATUS_INTERNAL,
-			       "statistics unavailable");
-		return;
-	}
-	stats_handler(stats_handler_arg, s, seq,
-		      req->has_sessions && req->sessions);
-}
-
-static void session_on_request(struct session *s, struct wire_msg *m,
-			       const Saferring__Request *req)
-{
-	bool has_seq = req->has_seq;
-	uint32_t seq = req->seq;
-
-	if (m->nfds && req->body_case != SAFERRING__REQUEST__BODY_REGISTER_FD) {
-		wire_msg_close_fds(m);
-		session_refuse(s, has_seq, seq, SR_STATUS_BAD_DESCRIPTORS,
-			       "descriptors on a request that takes none");
-		return;
-	}
-	if (req->body_case == SAFERRING__REQUEST__BODY_STATS) {
-		session_on_stats(s, seq, req->stats);
-		return;
-	}
-	if (s->phase == PHASE_HELLO &&
-	    req->body_case != SAFERRING__REQUEST__BODY_HELLO) {
-		wire_msg_close_fds(m);
-		session_refuse(s, has_seq, seq, SR_STATUS_PROTOCOL,
-			       "Hello must come first");
-		return;
-	}
-	switch (req->body_case) {
-	case SAFERRING__REQUEST__BODY_HELLO:
-		if (s->phase != PHASE_HELLO)
-			session_refuse(s, has_seq, seq, SR_STATUS_PROTOCOL,
-				       "Hello sent twice");
-		else
-			session_on_hello(s, seq, req->hello);
-		break;
-	case SAFERRING__REQUEST__BODY_REGISTER_FD:
-		session_on_register_fd(s, seq, m);
-		break;
-	case SAFERRING__REQUEST__BODY_UNREGISTER_FD:
-		session_on_unregister_fd(s, seq, req->unregister_fd);
-		break;
-	case SAFERRING__REQUEST__BODY_SUBMIT:
-		session_on_submit(s, seq, has_seq, req->submit);
-		break;
-	case SAFERRING__REQUEST__BODY_STATS: /* answered above */
-	case SAFERRING__REQUEST__BODY__NOT_SET:
-	case _SAFERRING__REQUEST__BODY__CASE_IS_INT_SIZE:
-	default:
-		session_refuse(s, has_seq, seq, SR_STATUS_MALFORMED,
-			       "request has no body");
-		break;
-	}
-}
-
-static void session_on_datagram(struct session *s, struct wire_msg *m)
-{
-	static struct wire_arena arena;
-	Saferring__Request *req;
-
-	if (m->truncated) {
-		wire_msg_close_fds(m);
-		session_refuse(s, false, 0, SR_STATUS_TOO_LARGE,
-			       "datagram larger than 64 KiB");
-		return;
-	}
-	wire_arena_init(&arena, unpack_buf, sizeof(unpack_buf));
-	req = saferring__request__unpack(&arena.allocator, m->len, recv_buf);
-	if (!req) {
-		wire_msg_close_fds(m);
-		session_refuse(s, false, 0, SR_STATUS_MALFORMED,
-			       "request does not decode");
-		return;
-	}
-	session_on_request(s, m, req);
-	/* Nothing unpacked outlives this call: the arena is reset next time. */
 }
 
 static uint64_t session_now_ns(void)
@@ -1380,7 +1044,7 @@ static void session_on_cqe(void *arg, uint64_t user_data, int32_t res,
 			   uint32_t flags);
 
 /* Submit what is queued, take what already completed, send replies. */
-static void session_progress(struct session *s)
+void session_progress(struct session *s)
 {
 	if (s->ring.live && (s->phase == PHASE_READY || s->in_flight)) {
 		session_submit_queued(s);
@@ -1391,70 +1055,10 @@ static void session_progress(struct session *s)
 			session_cancel_all(s);
 		s->recancel = false;
 	}
-	session_flush(s);
-}
-
-/* recvmsg answers 0 both for an empty datagram and at end of file; only
- * the latter leaves the socket hung up. */
-static bool session_peer_gone(int sock)
-{
-	struct pollfd p = { .fd = sock, .events = POLLIN | POLLRDHUP };
-
-	return poll(&p, 1, 0) < 0 || (p.revents & (POLLHUP | POLLRDHUP));
-}
-
-void session_on_readable(struct session *s)
-{
-	for (int i = 0; i < READS_PER_EVENT && session_wants_read(s); i++) {
-		struct wire_msg m;
-		int r = wire_recv(s->sock, recv_buf, sizeof(recv_buf), &m);
-
-		if (r == -EAGAIN)
-			break;
-		if (r == 0 && session_peer_gone(s->sock)) {
-			session_close(s, "client disconnected");
-			break;
-		}
-		if (r == 0) {
-			session_refuse(s, false, 0, SR_STATUS_MALFORMED,
-				       "empty datagram");
-			session_progress(s);
-			continue;
-		}
-		if (r < 0) {
-			session_close(s, strerror(-r));
-			break;
-		}
-		session_on_datagram(s, &m);
-		/* Per datagram, not per event: the kernel starts on this batch
-		 * while the client prepares the next, and page-cache reads
-		 * that completed inline go back without another wakeup. */
-		session_progress(s);
-	}
-	session_progress(s);
-}
-
-void session_on_writable(struct session *s)
-{
-	if (s->sock < 0 || !s->stash_len)
-		return;
-	int r = wire_send(s->sock, s->stash, s->stash_len, s->stash_fd);
-	if (r == -EAGAIN)
-		return;
-	free(s->stash);
-	s->stash = NULL;
-	s->stash_len = 0;
-	if (s->stash_fd >= 0) {
-		close(s->stash_fd);
-		s->stash_fd = -1;
-	}
-	if (r < 0) {
-		session_close(s, strerror(-r));
-		return;
-	}
-	session_flush(s);
-	session_try_end(s);
-	session_finish_shutdown(s);
+	if (s->rings.on && s->phase != PHASE_CLOSING)
+		session_rings_flush(s);
+	else
+		session_socket_flush(s);
 }
 
 /* One operation fewer on a handle; a CLOSEd handle's file leaves the

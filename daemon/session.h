@@ -36,6 +36,7 @@ struct session;
 /* What every session shares, owned by the server. */
 struct session_env {
 	struct offload *offload;   /* runs each session's set-up */
+	bool rings;                /* protocol v2 rings offered */
 	uint64_t pinned_max;       /* arena bytes of all sessions together */
 	uint64_t pinned;           /* held now (see session_free) */
 };
@@ -108,6 +109,20 @@ typedef void (*session_stats_handler)(void *arg, struct session *asker,
 void session_set_stats_handler(session_stats_handler fn, void *arg);
 /* @stats is a Saferring__Stats; void here so callers need no protobuf. */
 void session_send_stats(struct session *s, uint32_t seq, void *stats);
+
+/* Protocol v2: the session's doorbell (an eventfd the client rings when
+ * it submits into a ring the daemon sleeps on); -1 for a v1 session. */
+int session_doorbell_fd(const struct session *s);
+/* The doorbell rang: take what the submission ring holds. */
+void session_rings_on_doorbell(struct session *s);
+/* Polling: reap the kernel's completions, publish completions, take
+ * new submissions; whether there was anything to do. */
+bool session_rings_poll(struct session *s);
+/* About to sleep: tell the client to ring the doorbell, unless there is
+ * work after all (false: do not sleep on this session). */
+bool session_rings_idle(struct session *s);
+/* Awake for it again: the client need not ring. */
+void session_rings_busy(struct session *s);
 
 uint64_t session_id(const struct session *s);
 int session_sock(const struct session *s);    /* -1 once closed */

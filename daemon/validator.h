@@ -24,51 +24,14 @@
 #include <stdint.h>
 
 #include "fd_registry.h"
+#include "op.h"
 #include "saferring.h"
 #include "slot_table.h"
 
 /* Slot ranges one vectored operation may name. */
-#define VALIDATOR_MAX_IOV SR_MAX_IOV
+#define VALIDATOR_MAX_IOV OP_MAX_IOV
 /* Known opcodes are < VALIDATOR_OPCODE_COUNT. */
 #define VALIDATOR_OPCODE_COUNT SR_OP__COUNT
-
-struct op_slot_ref {
-	uint32_t index;
-	uint32_t generation;
-	uint32_t offset;
-	uint32_t length;
-};
-
-/* One operation as decoded from the wire, before any check. */
-struct op_request {
-	uint64_t tag;
-	uint32_t opcode;
-	uint32_t flags;
-	uint32_t link;      /* SR_LINK, SR_LINK_HARD, 0 */
-	bool has_fd;
-	uint32_t fd_index;
-	uint32_t fd_generation;
-	bool has_slot;
-	uint32_t slot_index;
-	uint32_t slot_generation;
-	uint32_t slot_offset;
-	uint32_t slot_length;
-	uint32_t n_iov;     /* ranges sent; may exceed VALIDATOR_MAX_IOV */
-	struct op_slot_ref iov[VALIDATOR_MAX_IOV]; /* the first of them */
-	bool has_file_offset;
-	uint64_t file_offset;
-	bool has_length;
-	uint64_t length;
-	bool has_timeout;
-	uint64_t timeout_ns;
-	bool has_target;
-	uint64_t target;
-	bool has_addr;
-	uint32_t addr_len;
-	const unsigned char *addr; /* the request's bytes; not kept */
-	bool has_msg_flags;
-	uint32_t msg_flags;
-};
 
 /* What the validator reads of a session. */
 struct validator_view {

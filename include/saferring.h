@@ -142,14 +142,35 @@ struct sr_iov {
 	uint32_t len;
 };
 
-/* Connection wishes; zero fields take the daemon's defaults. */
+/* sr_params.flags. */
+/* Everything over the socket (protocol v1), no shared-memory rings;
+ * also $SAFERRING_TRANSPORT=socket. */
+#define SR_PARAMS_SOCKET (1U << 0)
+/* Every read and write goes through the daemon: no inline attempt (see
+ * sr_params); also $SAFERRING_INLINE=0. */
+#define SR_PARAMS_NO_INLINE (1U << 1)
+/* spin_us is given (0 included); else $SAFERRING_SPIN_US, else 50. */
+#define SR_PARAMS_SPIN (1U << 2)
+#define SR_PARAMS__ALL 0x7U
+
+/*
+ * Connection wishes; a zeroed struct (or NULL) takes every default.
+ *
+ * By default the session uses shared-memory rings (protocol v2) when the
+ * daemon offers them, polls for completions up to spin_us microseconds
+ * before sleeping, and tries a read or write of a regular file itself
+ * first (preadv2/pwritev2 with RWF_NOWAIT, into or out of the slot) when
+ * nothing else is in flight and the daemon's policy allows the
+ * operation: completed from the page cache, it never reaches the daemon;
+ * otherwise the daemon does it as usual.  The completion looks the same
+ * either way.
+ */
 struct sr_params {
-	uint32_t slot_count;
-	uint32_t slot_size;
-	/* Spin up to this many microseconds for a reply before sleeping in
-	 * poll(2): lower latency for CPU.  0 = $SAFERRING_BUSY_POLL_US, else
-	 * never spin. */
-	uint32_t busy_poll_us;
+	uint32_t slot_count;  /* 0: the daemon's default */
+	uint32_t slot_size;   /* 0: the daemon's default */
+	uint32_t flags;       /* SR_PARAMS_* */
+	uint32_t spin_us;     /* with SR_PARAMS_SPIN; at most 1000000 */
+	uint32_t reserved[4]; /* must be zero (-EINVAL otherwise) */
 };
 
 /* Limits the daemon granted this session. */
@@ -162,7 +183,15 @@ struct sr_limits {
 	uint32_t max_batch;
 	uint32_t fd_table_size; /* handles are below this (accepted sockets
 				 * take indices from max_fds up) */
+	uint32_t flags;         /* SR_LIMITS_* */
+	uint64_t allowed_ops;   /* bit (1 << opcode): the policy allows it */
+	uint32_t spin_us;       /* what the session spins for */
+	uint32_t reserved[5];
 };
+
+/* sr_limits.flags: how the session runs. */
+#define SR_LIMITS_RINGS (1U << 0)  /* shared-memory rings (v2) */
+#define SR_LIMITS_INLINE (1U << 1) /* the inline attempt is on */
 
 struct sr_client;
 
@@ -177,8 +206,11 @@ int sr_connect(const char *path, const struct sr_params *params,
 /* Ends the session; the daemon cancels what is still in flight. */
 void sr_close(struct sr_client *c);
 int sr_limits(const struct sr_client *c, struct sr_limits *out);
-/* The connection's descriptor, for poll(2): readable when a reply waits. */
-int sr_fd(const struct sr_client *c);
+/* A descriptor for poll(2), readable when completions (or an error) may
+ * be waiting: call sr_peek_cqe then.  With rings, asking for it makes
+ * the daemon signal every completion it publishes, which costs it a
+ * system call each time: ask only when you poll. */
+int sr_fd(struct sr_client *c);
 
 /* Slots: the library hands them out; the caller owns an acquired slot
  * until it releases it.  A slot with an operation in flight cannot be
@@ -300,14 +332,6 @@ int sr_fsync(struct sr_client *c, int handle);
  * EPERM from now on; every other system call is unaffected, so a program
  * can still use saferringd.  A seccomp filter (libseccomp); sets
  * no_new_privs first unless the caller has CAP_SYS_ADMIN.  0 or -errno.
- */
-int sr_sandbox_deny_io_uring(void);
-
-/*
- * Take io_uring away from the calling process, all its threads and
- * everything it starts (a seccomp filter answering io_uring_setup, enter
- * and register with EPERM), so that saferringd is its only way to
- * io_uring.  Cannot be undone.  0 or -errno.
  */
 int sr_sandbox_deny_io_uring(void);
 

@@ -98,29 +98,37 @@ void wire_msg_close_fds(struct wire_msg *m)
 	m->nfds = 0;
 }
 
-int wire_send(int sock, const void *buf, size_t len, int fd)
+int wire_send_fds(int sock, const void *buf, size_t len, const int *fds,
+		  unsigned nfds)
 {
 	union {
 		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
+		char buf[CMSG_SPACE(sizeof(int) * WIRE_MAX_FDS)];
 	} control;
 	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 
-	if (fd >= 0) {
+	if (nfds > WIRE_MAX_FDS)
+		return -EINVAL;
+	if (nfds) {
 		memset(&control, 0, sizeof(control));
 		mh.msg_control = control.buf;
-		mh.msg_controllen = sizeof(control.buf);
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
 		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
 		cm->cmsg_level = SOL_SOCKET;
 		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof(fd));
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
 	}
 	ssize_t n = sendmsg(sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 	if (n < 0)
 		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
 	return 0;
+}
+
+int wire_send(int sock, const void *buf, size_t len, int fd)
+{
+	return wire_send_fds(sock, buf, len, &fd, fd >= 0 ? 1 : 0);
 }
 
 int wire_send_message(int sock, const ProtobufCMessage *msg, int fd)

@@ -23,9 +23,10 @@
 #define WIRE_MAX_DATAGRAM (64 * 1024)
 /* Largest number of operations in one Submit, completions in one reply. */
 #define WIRE_MAX_BATCH 256
-/* Descriptors one datagram may carry; room is made for one more so that
- * an extra descriptor is seen (and closed), not silently dropped. */
-#define WIRE_MAX_FDS 1
+/* Descriptors one datagram may carry (a v2 Welcome: the arena and two
+ * doorbells); room is made for one more so that an extra descriptor is
+ * seen (and closed), not silently dropped. */
+#define WIRE_MAX_FDS 3
 
 /* Bump allocator for protobuf_c_message_unpack: allocations come from
  * @buf until it is used up, then fail (and the unpack fails cleanly).
@@ -59,6 +60,9 @@ void wire_msg_close_fds(struct wire_msg *m);
 /* Send one datagram, with @fd as SCM_RIGHTS when it is >= 0.  Never
  * blocks on a non-blocking socket (-EAGAIN) and never raises SIGPIPE. */
 int wire_send(int sock, const void *buf, size_t len, int fd);
+/* The same with @nfds (at most WIRE_MAX_FDS) descriptors. */
+int wire_send_fds(int sock, const void *buf, size_t len, const int *fds,
+		  unsigned nfds);
 
 /* Pack @msg and send it as one datagram.  -EMSGSIZE if it would exceed
  * WIRE_MAX_DATAGRAM. */

@@ -2,11 +2,18 @@
 # Runs each test program or script given, one at a time, and prints one
 # summary line.  Exit status 77 means "skipped" (the automake convention):
 # the test printed why.  Any other non-zero status is a failure.
+#
+# An argument "v1:PROGRAM" runs PROGRAM with libsaferring on the socket
+# transport (protocol v1, SAFERRING_TRANSPORT=socket) instead of the
+# shared-memory rings every other run uses by default.
 pass=0 fail=0 skip=0 failed=""
 for t in "$@"; do
 	echo "=== $t"
 	start=$(date +%s)
-	"$t"
+	case $t in
+	v1:*) SAFERRING_TRANSPORT=socket "${t#v1:}" ;;
+	*) SAFERRING_TRANSPORT=rings "$t" ;;
+	esac
 	rc=$?
 	took=$(( $(date +%s) - start ))
 	case $rc in

@@ -90,8 +90,10 @@ static void child(int pipe_rd, int file_fd, int ready_fd)
 	 * taken it (requests are handled in order); the pipe reads are now
 	 * held by the kernel. */
 	r = sr_unregister_fd(c, hp);
-	if (r != -EBUSY)
+	if (r != -EBUSY) {
+		fprintf(stderr, "unregister: %d\n", r);
 		_exit(15);
+	}
 	if (write(ready_fd, "R", 1) != 1)
 		_exit(16);
 	for (;;)

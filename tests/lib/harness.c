@@ -996,6 +996,8 @@ const char *rc_body_name(const Saferring__Reply *r)
 		return "Error";
 	case SAFERRING__REPLY__BODY_STATS:
 		return "Stats";
+	case SAFERRING__REPLY__BODY_COMPLETION_BATCH:
+		return "CompletionBatch";
 	case SAFERRING__REPLY__BODY__NOT_SET:
 	case _SAFERRING__REPLY__BODY__CASE_IS_INT_SIZE:
 	default:

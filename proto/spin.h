@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * spin.h - whether polling for the other side of a v2 session is worth a
+ * CPU right now, for saferringd and libsaferring alike.
+ *
+ * Polling instead of sleeping saves a wake-up (tens of microseconds on a
+ * paravirtualised machine), but only while the poller has a CPU to
+ * itself: with more runnable tasks than CPUs, a spinning daemon and a
+ * spinning client take turns on one CPU and each waits a whole time
+ * slice for the other.  So a poller looks at the machine's run queue
+ * (the running count of /proc/loadavg, itself included) every
+ * SPIN_CHECK_US, and stops polling for SPIN_BACKOFF_US when it is longer
+ * than the CPUs it may run on, twice in a row.  Neither wall-clock gaps
+ * (the hypervisor and interrupts make gaps of 50 us hundreds of times a
+ * second on an idle machine) nor involuntary context switches (every
+ * wake-up of the other side counts as one) tell that.
+ *
+ * Must never sleep, and costs one pread per SPIN_CHECK_US of polling.
+ */
+#ifndef SAFERRING_SPIN_H
+#define SAFERRING_SPIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* How often a poller asks the scheduler, and how long it stays off
+ * polling after finding it contended. */
+#define SPIN_CHECK_US 1000U
+#define SPIN_CHECKS_OVER 2U
+#define SPIN_BACKOFF_US 10000U
+
+struct spin_guard {
+	int loadavg_fd;         /* /proc/loadavg; -1: never contended */
+	unsigned ncpus;         /* CPUs this thread may run on */
+	unsigned over;          /* checks in a row that found a long queue */
+	uint64_t next_check_us; /* when to look again */
+	uint64_t off_until_us;  /* contended: no polling before this */
+};
+
+/* Open what it reads (before a seccomp filter forbids it).  0, or
+ * -errno: then it never finds contention. */
+int spin_guard_init(struct spin_guard *g);
+void spin_guard_free(struct spin_guard *g);
+
+/* CLOCK_MONOTONIC in microseconds. */
+uint64_t spin_now_us(void);
+
+/* Called while polling: true when polling should stop, because more
+ * tasks are runnable than there are CPUs (and then for SPIN_BACKOFF_US). */
+bool spin_contended(struct spin_guard *g, uint64_t now);
+
+/* Polling is off (backing off) at @now, without asking the scheduler. */
+static inline bool spin_backing_off(const struct spin_guard *g, uint64_t now)
+{
+	return now < g->off_until_us;
+}
+
+/* One step of a busy-wait: tell the CPU (and a hyperthread sibling). */
+static inline void spin_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#else
+	__asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+#endif
