@@ -87,6 +87,7 @@ static int sr_map_arena(struct sr_client *c, int memfd, size_t size)
 	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
 	if (p == MAP_FAILED)
 		return -errno;
+	madvise(p, size, MADV_HUGEPAGE); /* as the daemon does; a hint */
 	c->arena = p;
 	c->arena_size = size;
 	return 0;

@@ -16,8 +16,9 @@
  *
  * At depth the daemon's pipeline is faster (it runs on another CPU while
  * we refill), so only a lone operation is tried, and after a few misses
- * in a row (files not in the page cache, O_DIRECT) the attempt rests for
- * a while.
+ * in a row (files not in the page cache) the attempt rests for a while.
+ * Files opened O_DIRECT are never tried: their I/O waits for the device
+ * whatever RWF_NOWAIT says.
  *
  * Must never try a linked operation, one the policy refuses, or a write
  * past our RLIMIT_FSIZE (the kernel would send SIGXFSZ where the daemon
@@ -45,9 +46,12 @@ void srl_inline_adopt(struct sr_client *c, uint32_t handle, int fd)
 	flags = fcntl(fd, F_GETFL);
 	/* Regular files only: their reads and writes mean the same whoever
 	 * does them.  O_APPEND writes ignore the offset; leave those to
-	 * the daemon, which knows how to refuse them. */
-	if (flags < 0 || (flags & O_APPEND) || fstat(fd, &st) < 0 ||
-	    !S_ISREG(st.st_mode))
+	 * the daemon, which knows how to refuse them.  O_DIRECT I/O never
+	 * says "would block": RWF_NOWAIT only spares it the locks, and the
+	 * call then waits for the device, which would make sr_submit block
+	 * for as long as the disk takes. */
+	if (flags < 0 || (flags & (O_APPEND | O_DIRECT)) ||
+	    fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
 		return;
 	copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 	if (copy >= 0)

@@ -36,8 +36,13 @@
 /* Largest record: what fits one v1 datagram fits one record. */
 #define RINGS_MAX_RECORD WIRE_MAX_DATAGRAM
 /* Operations queued before the daemon submits them and publishes what
- * completed, so that the client refills while the kernel works. */
-#define RINGS_CHUNK_OPS 32U
+ * completed, so that the client refills while the kernel works: a
+ * quarter of what the session has in flight, so that at any depth the
+ * client gets completions back while three quarters are still to run,
+ * between a floor (each io_uring_enter costs a system call) and a
+ * ceiling (completions should not wait behind a long one). */
+#define RINGS_CHUNK_MIN 8U
+#define RINGS_CHUNK_MAX 32U
 /* Completions per record at most. */
 #define RINGS_CQ_BATCH BATCH_MAX_OPS
 /* What one completion adds to a CompletionBatch at most: tag 10, status
@@ -258,7 +263,13 @@ bool session_rings_take(struct session *s)
 
 bool session_rings_want_chunk(const struct session *s)
 {
-	return s->rings.on && s->queued >= RINGS_CHUNK_OPS;
+	uint32_t chunk = s->in_flight / 4;
+
+	if (chunk < RINGS_CHUNK_MIN)
+		chunk = RINGS_CHUNK_MIN;
+	if (chunk > RINGS_CHUNK_MAX)
+		chunk = RINGS_CHUNK_MAX;
+	return s->rings.on && s->queued >= chunk;
 }
 
 /* Wake the client whatever its flag says: something came on the socket
