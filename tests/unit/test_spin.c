@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_spin.c - unit tests of proto/spin.c: when a poller must stop
+ * polling because the machine's run queue is longer than its CPUs.
+ *
+ * The guard reads /proc/loadavg; here it reads a memfd holding a
+ * loadavg line we choose, so that a contended machine, a brief spike,
+ * and an unreadable file can each be shown.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "spin.h"
+
+/* A guard on @ncpus CPUs reading @line instead of /proc/loadavg. */
+static struct spin_guard guard_reading(const char *line, unsigned ncpus)
+{
+	struct spin_guard g = { .loadavg_fd = -1, .ncpus = ncpus };
+	int fd = memfd_create("loadavg", MFD_CLOEXEC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, line, strlen(line)), (ssize_t)strlen(line));
+	g.loadavg_fd = fd;
+	return g;
+}
+
+static void set_line(struct spin_guard *g, const char *line)
+{
+	assert_int_equal(ftruncate(g->loadavg_fd, 0), 0);
+	assert_int_equal(pwrite(g->loadavg_fd, line, strlen(line), 0),
+			 (ssize_t)strlen(line));
+}
+
+static void test_quiet_machine(void **state)
+{
+	struct spin_guard g = guard_reading("0.50 0.40 0.30 2/180 999\n", 2);
+	uint64_t now = 1000000;
+
+	(void)state;
+	/* Two pollers on two CPUs: nobody waits, polling goes on. */
+	for (int i = 0; i < 100; i++, now += SPIN_CHECK_US)
+		assert_false(spin_contended(&g, now));
+	assert_false(spin_backing_off(&g, now));
+	spin_guard_free(&g);
+}
+
+static void test_contended_machine(void **state)
+{
+	struct spin_guard g = guard_reading("3.10 2.00 1.00 3/180 999\n", 2);
+	uint64_t now = 1000000;
+
+	(void)state;
+	/* One look is not enough: a task that runs for a moment does not
+	 * make a contended machine. */
+	assert_false(spin_contended(&g, now));
+	/* Between checks the verdict stands without reading again. */
+	assert_false(spin_contended(&g, now + SPIN_CHECK_US / 2));
+	now += SPIN_CHECK_US;
+	assert_true(spin_contended(&g, now));
+	/* Then it backs off for SPIN_BACKOFF_US, whatever the file says. */
+	set_line(&g, "0.00 0.00 0.00 1/180 999\n");
+	assert_true(spin_backing_off(&g, now + SPIN_BACKOFF_US - 1));
+	assert_true(spin_contended(&g, now + SPIN_BACKOFF_US - 1));
+	assert_false(spin_backing_off(&g, now + SPIN_BACKOFF_US));
+	assert_false(spin_contended(&g, now + SPIN_BACKOFF_US));
+	spin_guard_free(&g);
+}
+
+static void test_spike_is_forgiven(void **state)
+{
+	struct spin_guard g = guard_reading("1 1 1 5/180 9\n", 2);
+	uint64_t now = 1000000;
+
+	(void)state;
+	assert_false(spin_contended(&g, now));
+	set_line(&g, "1 1 1 2/180 9\n");
+	now += SPIN_CHECK_US;
+	assert_false(spin_contended(&g, now));
+	/* The count of long queues starts again. */
+	set_line(&g, "1 1 1 5/180 9\n");
+	now += SPIN_CHECK_US;
+	assert_false(spin_contended(&g, now));
+	now += SPIN_CHECK_US;
+	assert_true(spin_contended(&g, now));
+	spin_guard_free(&g);
+}
+
+static void test_wider_machine(void **state)
+{
+	struct spin_guard g = guard_reading("1 1 1 3/180 9\n", 4);
+	uint64_t now = 1000000;
+
+	(void)state;
+	/* Three runnable tasks on four CPUs: room for all. */
+	for (int i = 0; i < 10; i++, now += SPIN_CHECK_US)
+		assert_false(spin_contended(&g, now));
+	spin_guard_free(&g);
+}
+
+static void test_unreadable(void **state)
+{
+	static const char *const bad[] = {
+		"", "garbage\n", "1 1 1 x/180 9\n", "1 1 1 3\n", "1 1 1\n",
+	};
+	uint64_t now = 1000000;
+
+	(void)state;
+	/* What it cannot read never stops polling (nor crashes). */
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct spin_guard g = guard_reading(bad[i], 1);
+
+		for (int k = 0; k < 4; k++, now += SPIN_CHECK_US)
+			assert_false(spin_contended(&g, now));
+		spin_guard_free(&g);
+	}
+	struct spin_guard none = { .loadavg_fd = -1, .ncpus = 1 };
+	assert_false(spin_contended(&none, now));
+	assert_false(spin_contended(&none, now + SPIN_CHECK_US));
+}
+
+static void test_real_guard(void **state)
+{
+	struct spin_guard g;
+	int r;
+
+	(void)state;
+	r = spin_guard_init(&g);
+	if (r < 0)
+		skip(); /* no /proc here */
+	assert_true(g.ncpus >= 1);
+	assert_true(g.loadavg_fd >= 0);
+	/* Whatever the machine does, the first look never decides. */
+	assert_false(spin_contended(&g, spin_now_us()));
+	spin_guard_free(&g);
+	assert_int_equal(g.loadavg_fd, -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_quiet_machine),
+		cmocka_unit_test(test_contended_machine),
+		cmocka_unit_test(test_spike_is_forgiven),
+		cmocka_unit_test(test_wider_machine),
+		cmocka_unit_test(test_unreadable),
+		cmocka_unit_test(test_real_guard),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
