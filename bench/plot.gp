@@ -22,7 +22,7 @@ set style histogram clustered gap 1
 set style fill solid 0.85 border -1
 set boxwidth 0.9
 set grid ytics
-set key top right
+set key outside right top
 set xtics rotate by -20 left nomirror
 set linetype 1 lc rgb "#4c72b0"
 set linetype 2 lc rgb "#dd8452"

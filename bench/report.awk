@@ -181,7 +181,7 @@ function target_idle(what, k, is_target,   lk, p, s) {
 	if (p == "") { printf "| %s | n/a (%s) | - | - |\n", what, why_missing(idle, k, k); return }
 	s = med(lk, "dsec")
 	printf "| %s | %.2f%% of one CPU (%.2f s in %.1f s; client %.2f%%) | - | %s |\n",
-		what, p, s, med(lk, "secs"), med(lk, "cpct"), is_target ? yes(p < 1) : "(for comparison)"
+		what, p, s, med(lk, "secs"), med(lk, "cpct"), is_target ? yes(p < 1) : "info"
 }
 
 # The worst of the columnar forms (what v2 puts on the wire) for @which.
@@ -201,7 +201,7 @@ function info_row(what, cl, ka, kb,   a, b, u) {
 	a = med(cl SUBSEP ka, "metric"); b = med(kb, "metric")
 	if (a == "" || b == "") return
 	u = UNIT[cl]
-	printf "| %s | %.2f x: %s vs %s%s | - | (no collapse) |\n", what, a / b, thr(a, u),
+	printf "| %s | %.2f x: %s vs %s%s | - | info |\n", what, a / b, thr(a, u),
 		thr(b, u), (u == "IOPS") ? " IOPS" : ""
 }
 
@@ -240,7 +240,7 @@ END {
 	target("echo 4k 64 conns: v2 >= 0.9 x raw", cecho, "sr-v2", "raw", "metric", 0.9)
 	target("echo 4k 64 conns: v2 >= 0.9 x pread (poll loop)", cecho, "sr-v2", "pread", "metric", 0.9)
 	target("contended (hog on vCPU " hog_cpu "), cache 4k QD128: v2 >= v1", contended, "sr-v2", "sr-v1", "metric", 1)
-	info_row("contended v2 against uncontended v2", contended, "sr-v2", c128 SUBSEP "sr-v2")
+	info_row("contended v2 against uncontended v2 (a collapse shows here)", contended, "sr-v2", c128 SUBSEP "sr-v2")
 	target_idle(idle " for " idle_secs " s: daemon < 1% of one CPU (v2)", "sr-v2", 1)
 	target_idle("the same with v1 sessions", "sr-v1", 0)
 	target_codec("codec: decode < 50 ns per operation", "decode", 50)

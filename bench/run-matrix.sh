@@ -99,6 +99,7 @@ HOG=
 # that this script is still there, so even a SIGKILL of the script
 # cannot leave it spinning.
 hog_start() {
+	# shellcheck disable=SC2016  # expanded by the hog's shell
 	taskset -c "$HOG_CPU" sh -c 'n=0
 		while :; do
 			n=$((n + 1))
@@ -281,8 +282,8 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 	echo
 	echo "$(date -u '+%Y-%m-%d %H:%M UTC'), kernel $(uname -r), $(nproc) vCPUs ($cpu),"
 	echo "file $FILE ($(df -T "$(dirname "$FILE")" | awk 'NR==2 {print $2 " on " $1}')),"
-	echo "${SECS} s per run after ${WARM} s warm-up, $REPS runs per cell and backend"
-	echo "(interleaved; figures are medians), $nrun runs in ${elapsed} s."
+	echo "${SECS} s per run after ${WARM} s warm-up; each cell ran every backend"
+	echo "$REPS time(s), interleaved, and figures are medians; $nrun runs in ${elapsed} s."
 	echo "Load average before: $load0; after: $load1 (the matrix itself adds about 2)."
 	echo "Reproduce: \`make bench\` (every run: latest.jsonl)."
 	echo
