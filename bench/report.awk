@@ -155,6 +155,8 @@ function why_missing(cl, ka, kb) {
 	if (SKIP[cl SUBSEP ka] != "") return ka ": " SKIP[cl SUBSEP ka]
 	if (SKIP[cl SUBSEP kb] != "") return kb ": " SKIP[cl SUBSEP kb]
 	if (!(cl in seen)) return "not run"
+	if (!N[cl SUBSEP ka]) return ka " not run"
+	if (!N[cl SUBSEP kb]) return kb " not run"
 	return "no figure"
 }
 
@@ -269,7 +271,7 @@ END {
 			lk = l SUBSEP K[i]
 			if (!N[lk]) {
 				if (SKIP[lk] != "")
-					printf "| %s | %s | skipped: %s |||||||||\n", l, K[i], SKIP[lk]
+					printf "| %s | %s | skipped: %s ||||||||||\n", l, K[i], SKIP[lk]
 				continue
 			}
 			m = med(lk, "metric")
