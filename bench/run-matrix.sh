@@ -177,15 +177,19 @@ direct_probe() {
 }
 
 # cell LABEL KEYS OPTION...: REPS rounds, each backend once per round,
-# so that a slow patch of a noisy machine hits every backend alike.
+# so that a slow patch of a noisy machine hits every backend alike; every
+# other round in reverse order, so that none always runs first.
 cell() {
 	label=$1 keys=$2
 	shift 2
 	why=
 	case " $* " in *" --direct "*) why=$(direct_probe) ;; esac
+	rkeys=
+	for k in $keys; do rkeys="$k $rkeys"; done
 	r=1
 	while [ "$r" -le "$REPS" ]; do
-		for k in $keys; do
+		if [ $((r % 2)) = 1 ]; then order=$keys; else order=$rkeys; fi
+		for k in $order; do
 			if [ -n "$why" ]; then
 				skipped "$label" "$k" "$r" "$why"
 			else
