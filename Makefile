@@ -181,7 +181,11 @@ $(B)/tests/%: $(B)/obj/tests/e2e/%.o $(TESTLIB_OBJ) $(LIB_A)
 
 # ---- bench (owned by bench/) ------------------------------------------
 # make bench: deps, gnuplot, build, then bench/run-matrix.sh runs the
-# standard matrix and writes bench/results/latest.{md,png,jsonl}.
+# standard matrix (saferring as v2, v2 without the inline attempt, and
+# v1; a contended, an idle and the codec cell; about 12 minutes) and
+# writes bench/results/latest.{md,png,jsonl}.  Its knobs are environment
+# or make variables, e.g. make bench BENCH_SECONDS=1 BENCH_REPS=1 for a
+# quick pass (see bench/run-matrix.sh).
 BENCH_PACKAGES := gnuplot-nox
 BENCH_SRC      := $(filter-out bench/codec-bench.c,$(wildcard bench/*.c))
 BENCH          := $(B)/bin/saferring-bench
@@ -196,8 +200,8 @@ bench: deps
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(BENCH_PACKAGES)"
 	@$(MAKE) --no-print-directory bench-run
 
-bench-run: $(SAFERRINGD) $(BENCH)
-	@B=$(B) BENCH=$(BENCH) bench/run-matrix.sh
+bench-run: $(SAFERRINGD) $(BENCH) $(CODEC_BENCH)
+	@B=$(B) BENCH=$(BENCH) CODEC_BENCH=$(CODEC_BENCH) bench/run-matrix.sh
 
 $(BENCH): $(call obj,$(BENCH_SRC)) $(LIB_A)
 	@mkdir -p $(dir $@)

@@ -5,7 +5,15 @@
  * registered once, qd operations kept in flight by resubmitting every
  * completion reaped (one Submit per reap, or per --batch operations).
  * Echo: each connection registered, a send slot and a receive slot, a
- * SEND linked to a RECV (MSG_WAITALL) per round trip.
+ * SEND linked to a RECV (MSG_WAITALL) per round trip.  Idle: sessions
+ * that do one NOP each and then nothing, to see what they cost the
+ * daemon while they sit there.
+ *
+ * Which transport and whether the inline attempt is on is libsaferring's
+ * choice from $SAFERRING_TRANSPORT and $SAFERRING_INLINE (run-matrix.sh
+ * sets them); the result reports what the session actually got
+ * (sr_limits.flags), so a label can never claim rings the daemon did not
+ * grant.
  *
  * The daemon is the one at --socket, else at $SAFERRING_SOCKET, else a
  * private one started for the run.  Must never make an io_uring system
@@ -37,20 +45,37 @@ struct srb {
 	uint64_t rng;
 };
 
-/* Connect to the daemon, starting a private one if none is named. */
-static struct sr_client *srb_connect(struct bench *b, struct private_daemon *d,
-				     const struct sr_params *p)
+/* The daemon's socket named by --socket or the environment, or NULL
+ * for a private daemon. */
+static const char *srb_named_socket(const struct bench *b)
 {
 	const char *path = b->o->socket;
-	struct sr_client *c = NULL;
-	uint64_t give_up;
-	int r;
 
 	if (!path) {
 		path = getenv(SR_SOCKET_ENV);
 		if (path && !*path)
 			path = NULL;
 	}
+	return path;
+}
+
+/* What the session got, for the report. */
+static void srb_note_session(struct bench *b, const struct sr_limits *lim)
+{
+	b->sr_session = true;
+	b->sr_flags = lim->flags;
+	b->sr_spin_us = lim->spin_us;
+}
+
+/* Connect to the daemon, starting a private one if none is named. */
+static struct sr_client *srb_connect(struct bench *b, struct private_daemon *d,
+				     const struct sr_params *p)
+{
+	const char *path = srb_named_socket(b);
+	struct sr_client *c = NULL;
+	uint64_t give_up;
+	int r;
+
 	if (path) {
 		r = sr_connect(path, p, &c);
 		if (r < 0)
@@ -133,6 +158,7 @@ int backend_saferring_file(struct bench *b)
 	x.c = srb_connect(b, &d, &p);
 	b->peer_kind = "daemon";
 	sr_limits(x.c, &lim);
+	srb_note_session(b, &lim);
 	if (lim.slot_size < o->bs)
 		bench_die("saferring: daemon grants %u-byte slots, --bs is %u",
 			  lim.slot_size, o->bs);
@@ -276,6 +302,7 @@ int backend_saferring_echo(struct bench *b, const int *fds)
 	c = srb_connect(b, &d, &p);
 	b->peer_kind = "daemon";
 	sr_limits(c, &lim);
+	srb_note_session(b, &lim);
 	if (lim.slot_count < 2 * m || lim.slot_size < bs ||
 	    lim.max_in_flight < 2 * m || lim.max_fds < m)
 		bench_die("saferring: daemon grants %u slots of %u bytes, %u in "
@@ -359,5 +386,69 @@ int backend_saferring_echo(struct bench *b, const int *fds)
 	free(cqes);
 	free(pending);
 	free(ks);
+	return 0;
+}
+
+/* ---- idle: sessions that sit there ---- */
+
+/* One NOP through @c, waited for: the session is live and has been used
+ * once, so a daemon that keeps polling once-busy sessions shows. */
+static void srb_idle_nop(struct sr_client *c, unsigned i)
+{
+	struct sr_cqe e;
+	int r;
+
+	r = sr_prep_nop(c, i);
+	if (r >= 0)
+		r = sr_submit(c);
+	if (r >= 0)
+		r = sr_wait_cqes(c, &e, 1, 1);
+	if (r >= 0 && (e.res < 0 || e.status))
+		r = e.res < 0 ? e.res : -EPERM;
+	if (r < 0)
+		bench_die("saferring: idle session %u: NOP: %s", i, strerror(-r));
+}
+
+int backend_saferring_idle(struct bench *b)
+{
+	const struct bench_opts *o = b->o;
+	unsigned m = o->connections;
+	struct private_daemon d = { 0 };
+	/* The smallest sessions: the arena is pinned memory, and what is
+	 * measured is the daemon's work, not its memory. */
+	struct sr_params p = { .slot_count = 1, .slot_size = 4096 };
+	struct sr_client **cs = bench_alloc(m * sizeof(*cs));
+	const char *path;
+	struct sr_limits lim;
+	int r;
+
+	cs[0] = srb_connect(b, &d, &p);
+	b->peer_kind = "daemon";
+	sr_limits(cs[0], &lim);
+	srb_note_session(b, &lim);
+	path = d.pid ? d.sock : srb_named_socket(b);
+	for (unsigned i = 1; i < m; i++) {
+		r = sr_connect(path, &p, &cs[i]);
+		if (r < 0) {
+			if (d.pid)
+				daemon_stop(&d);
+			bench_die("saferring: idle session %u of %u: %s%s", i + 1,
+				  m, strerror(-r), r == -EDQUOT ?
+				  " (the policy's sessions per uid)" : "");
+		}
+	}
+	for (unsigned i = 0; i < m; i++)
+		srb_idle_nop(cs[i], i);
+	b->eff_qd = 0;
+	b->nthreads = 0;
+	/* Warm-up first: the daemon's polling after the NOPs (spin_us) is
+	 * part of being busy, not of being idle. */
+	bench_clock_start(b);
+	bench_wait_window(b);
+	for (unsigned i = 0; i < m; i++)
+		sr_close(cs[i]);
+	if (d.pid)
+		daemon_stop(&d);
+	free(cs);
 	return 0;
 }

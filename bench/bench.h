@@ -32,6 +32,7 @@ enum bench_workload {
 	WL_RANDWRITE,
 	WL_ECHO,
 	WL_PINGPONG,
+	WL_IDLE,
 };
 
 struct bench_opts {
@@ -129,6 +130,9 @@ struct bench {
 	const char *peer_kind;  /* "daemon", "server" or NULL */
 	bool peer_ours;         /* we started the peer (may pin it) */
 	const char *note;       /* printed with the result, may be NULL */
+	bool sr_session;        /* saferring: the fields below are known */
+	uint32_t sr_flags;      /* saferring: sr_limits.flags it got */
+	uint32_t sr_spin_us;    /* saferring: sr_limits.spin_us */
 	unsigned eff_qd;        /* ops actually kept in flight */
 	unsigned nthreads;      /* threads doing I/O */
 
@@ -231,6 +235,9 @@ int backend_pread_file(struct bench *b);
 int backend_threads_file(struct bench *b);
 int backend_saferring_file(struct bench *b);
 int backend_saferring_echo(struct bench *b, const int *fds);
+/* --connections sessions that each do one NOP, then nothing through the
+ * measured window: what idle sessions cost the daemon. */
+int backend_saferring_idle(struct bench *b);
 
 /* echo.c: a TCP loopback echo server in a child process, and clients. */
 int echo_run(struct bench *b);

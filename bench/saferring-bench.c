@@ -5,7 +5,7 @@
  * pread/pwrite, a pool of threads doing pread/pwrite, and saferringd.
  *
  *   saferring-bench --backend raw|pread|threads|saferring|unix
- *                   --workload randread|seqread|randwrite|echo|pingpong
+ *                   --workload randread|seqread|randwrite|echo|pingpong|idle
  *                   [--bs BYTES] [--qd N] [--direct] [--seconds S] ...
  *
  * This file holds the command line, the test file, the measured window,
@@ -32,6 +32,7 @@
 #include <linux/magic.h>
 
 #include "bench.h"
+#include "saferring.h"
 
 #define DEFAULT_FILE "/var/tmp/saferring-bench.dat"
 #define DEFAULT_SIZE (1ULL << 30)
@@ -51,6 +52,7 @@ static const char *const workload_names[] = {
 	[WL_RANDWRITE] = "randwrite",
 	[WL_ECHO] = "echo",
 	[WL_PINGPONG] = "pingpong",
+	[WL_IDLE] = "idle",
 };
 
 void bench_die(const char *fmt, ...)
@@ -371,6 +373,20 @@ static void report(const struct bench *b)
 			       b->ops ? peer_csw / (double)b->ops : 0);
 		if (!pk || strcmp(pk, "daemon") || peer < 0)
 			printf(",\"daemon_cpu_s_per_mop\":null");
+		/* CPU as a share of one CPU over the window: the idle
+		 * workload's figure, and a sanity check for the others. */
+		printf(",\"client_cpu_pct\":%.3f", 100 * self / secs);
+		if (pk && peer >= 0)
+			printf(",\"%s_cpu_s\":%.3f,\"%s_cpu_pct\":%.3f", pk, peer,
+			       pk, 100 * peer / secs);
+		if (b->sr_session)
+			printf(",\"transport\":\"%s\",\"inline\":%s,"
+			       "\"spin_us\":%u",
+			       b->sr_flags & SR_LIMITS_RINGS ? "rings" : "socket",
+			       b->sr_flags & SR_LIMITS_INLINE ? "true" : "false",
+			       b->sr_spin_us);
+		if (o->workload == WL_IDLE)
+			printf(",\"sessions\":%u", o->connections);
 		if (b->note)
 			printf(",\"note\":\"%s\"", b->note);
 		printf("}\n");
@@ -396,6 +412,18 @@ static void report(const struct bench *b)
 	if (b->syncs)
 		printf(", %" PRIu64 " fdatasyncs", b->syncs);
 	printf(")\n");
+	if (b->sr_session)
+		printf("saferring: transport %s, inline attempt %s, spin %u us\n",
+		       b->sr_flags & SR_LIMITS_RINGS ? "rings (v2)" : "socket (v1)",
+		       b->sr_flags & SR_LIMITS_INLINE ? "on" : "off",
+		       b->sr_spin_us);
+	if (o->workload == WL_IDLE) {
+		printf("idle: %u sessions for %.2f s: client %.3f%% of one CPU",
+		       o->connections, secs, 100 * self / secs);
+		if (pk && peer >= 0)
+			printf(", %s %.3f%% of one CPU", pk, 100 * peer / secs);
+		printf("\n");
+	}
 	if (b->note)
 		printf("note: %s\n", b->note);
 }
@@ -426,8 +454,10 @@ static void usage(FILE *f)
 		"                       (one thread), threads (pool of pread/pwrite),\n"
 		"                       saferring (through saferringd), unix (pingpong)\n"
 		"  -w, --workload W     randread, seqread, randwrite (fdatasync every\n"
-		"                       --fsync-every writes), echo (TCP loopback), or\n"
-		"                       pingpong (bare SOCK_SEQPACKET round trip)\n"
+		"                       --fsync-every writes), echo (TCP loopback),\n"
+		"                       pingpong (bare SOCK_SEQPACKET round trip), or\n"
+		"                       idle (saferring: --connections sessions, one\n"
+		"                       NOP each, then nothing; the daemon's CPU %%)\n"
 		"      --bs BYTES       operation size (default 4096)\n"
 		"      --qd N           operations in flight (default 1)\n"
 		"      --threads N      threads backend pool size (default: qd)\n"
@@ -438,7 +468,8 @@ static void usage(FILE *f)
 		"      --size BYTES     part of the file used (default 1 GiB); the\n"
 		"                       file is written once up to this size\n"
 		"      --fsync-every N  randwrite: fdatasync after N writes (32)\n"
-		"      --connections M  echo: connections (default 64)\n"
+		"      --connections M  echo: connections (default 64); idle:\n"
+		"                       sessions (default 16)\n"
 		"      --socket PATH    saferringd socket (default $%s; else a\n"
 		"                       private daemon is started for the run)\n"
 		"      --daemon PATH    saferringd for the private daemon (default:\n"
@@ -526,7 +557,7 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt, v;
-	bool have_b = false, have_w = false;
+	bool have_b = false, have_w = false, have_conn = false;
 	char *end;
 
 	*o = (struct bench_opts){
@@ -543,7 +574,7 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
 			have_b = true;
 			break;
 		case 'w':
-			v = lookup(workload_names, 5, optarg);
+			v = lookup(workload_names, 6, optarg);
 			if (v < 0)
 				bench_die("unknown workload '%s'", optarg);
 			o->workload = (enum bench_workload)v;
@@ -568,7 +599,10 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
 		case OPT_FILE: o->file = optarg; break;
 		case OPT_SIZE: o->size = parse_size(optarg, "--size"); break;
 		case OPT_FSYNC: o->fsync_every = parse_uint(optarg, "--fsync-every"); break;
-		case OPT_CONN: o->connections = parse_uint(optarg, "--connections"); break;
+		case OPT_CONN:
+			o->connections = parse_uint(optarg, "--connections");
+			have_conn = true;
+			break;
 		case OPT_SOCKET: o->socket = optarg; break;
 		case OPT_DAEMON: o->daemon = optarg; break;
 		case OPT_BATCH: o->batch = parse_uint(optarg, "--batch"); break;
@@ -602,6 +636,14 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
 		bench_die("--qd must be 1 to 4096");
 	if (o->seconds <= 0)
 		bench_die("--seconds must be > 0");
+	if (o->workload == WL_IDLE) {
+		if (o->backend != BE_SAFERRING)
+			bench_die("the idle workload is for --backend saferring");
+		if (!have_conn)
+			o->connections = 16;
+		if (!o->connections || o->connections > 4096)
+			bench_die("--connections must be 1 to 4096");
+	}
 	if (o->workload == WL_ECHO) {
 		if (!o->connections || o->connections > 4096)
 			bench_die("--connections must be 1 to 4096");
@@ -641,6 +683,9 @@ int main(int argc, char **argv)
 		break;
 	case WL_ECHO:
 		r = echo_run(&b);
+		break;
+	case WL_IDLE:
+		r = backend_saferring_idle(&b);
 		break;
 	case WL_RANDREAD:
 	case WL_SEQREAD:
