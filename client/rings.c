@@ -188,6 +188,7 @@ bool srl_rings_spin(struct sr_client *c)
 
 	if (!c->spin_us || spin_backing_off(&c->spin, start))
 		return false;
+	spin_worked(&c->spin); /* the time before this spin was ours */
 	for (;;) {
 		for (int i = 0; i < 64; i++) {
 			if (shm_ring_pending(&r->cq))
@@ -195,7 +196,7 @@ bool srl_rings_spin(struct sr_client *c)
 			spin_relax();
 		}
 		now = spin_now_us();
-		if (now - start >= c->spin_us || spin_contended(&c->spin, now))
+		if (now - start >= c->spin_us || spin_idle(&c->spin, now))
 			return shm_ring_pending(&r->cq);
 	}
 }

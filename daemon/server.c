@@ -564,11 +564,10 @@ void server_set_spin(struct server *srv, unsigned usec)
  * session had work for spin_us, at once when spinning is off or
  * contended, and never while it has work it could do now.
  */
-static void server_poll_hot(struct server *srv)
+static void server_poll_hot(struct server *srv, bool dispatched)
 {
-	uint64_t now = spin_now_us();
-	bool contended = spin_contended(&srv->spin, now);
-	bool did = false;
+	uint64_t now;
+	bool contended, did = dispatched;
 
 	for (unsigned i = 0; i < srv->nhot; i++) {
 		struct client *c = srv->hot[i];
@@ -579,10 +578,16 @@ static void server_poll_hot(struct server *srv)
 			did = true;
 		client_sync(srv, c);
 	}
+	now = spin_now_us();
 	if (did) {
+		spin_worked(&srv->spin);
 		srv->last_work_us = now;
-		if (!contended)
+		if (!spin_contended(&srv->spin, now))
 			return;
+		contended = true;
+	} else {
+		/* A gap since the last idle pass was someone else's. */
+		contended = spin_idle(&srv->spin, now);
 	}
 	if (!contended && srv->spin_us &&
 	    now - srv->last_work_us < srv->spin_us)
@@ -767,7 +772,7 @@ int server_run(struct server *srv)
 		 * every EPOLL_EVERY_US. */
 		if (srv->nhot && spin_now_us() - srv->last_epoll_us <
 				 EPOLL_EVERY_US) {
-			server_poll_hot(srv);
+			server_poll_hot(srv, false);
 			server_reap_dead(srv);
 			continue;
 		}
@@ -785,7 +790,7 @@ int server_run(struct server *srv)
 		for (int i = 0; i < n; i++)
 			server_dispatch(srv, &events[i]);
 		if (srv->nhot)
-			server_poll_hot(srv);
+			server_poll_hot(srv, n > 0);
 		server_reap_dead(srv);
 	}
 	log_info("stopped");

@@ -57,6 +57,19 @@ static long spin_runnable(int fd)
 	return end == p || *end != '/' ? -1 : v;
 }
 
+bool spin_idle(struct spin_guard *g, uint64_t now)
+{
+	uint64_t last = g->last_idle_us;
+
+	g->last_idle_us = now;
+	if (last && now - last > SPIN_STOLEN_US) {
+		g->off_until_us = now + SPIN_BACKOFF_US;
+		g->last_idle_us = 0;
+		return true;
+	}
+	return spin_contended(g, now);
+}
+
 bool spin_contended(struct spin_guard *g, uint64_t now)
 {
 	long running;

@@ -10,10 +10,14 @@
  * slice for the other.  So a poller looks at the machine's run queue
  * (the running count of /proc/loadavg, itself included) every
  * SPIN_CHECK_US, and stops polling for SPIN_BACKOFF_US when it is longer
- * than the CPUs it may run on, twice in a row.  Neither wall-clock gaps
- * (the hypervisor and interrupts make gaps of 50 us hundreds of times a
- * second on an idle machine) nor involuntary context switches (every
- * wake-up of the other side counts as one) tell that.
+ * than the CPUs it may run on, twice in a row.  That misses tasks pinned
+ * to one CPU (a client and a daemon sharing it look like two tasks on
+ * two CPUs), so a poller also stops when a pass of its idle polling
+ * finds it lost the CPU for a whole time slice (SPIN_STOLEN_US): only a
+ * runnable task does that; the hypervisor and interrupts make gaps of
+ * 50 us hundreds of times a second on an idle machine, but rarely of a
+ * millisecond.  Involuntary context switches do not tell: every wake-up
+ * of the other side counts as one.
  *
  * Must never sleep, and costs one pread per SPIN_CHECK_US of polling.
  */
@@ -28,6 +32,7 @@
 #define SPIN_CHECK_US 1000U
 #define SPIN_CHECKS_OVER 2U
 #define SPIN_BACKOFF_US 10000U
+#define SPIN_STOLEN_US 1000U
 
 struct spin_guard {
 	int loadavg_fd;         /* /proc/loadavg; -1: never contended */
@@ -35,6 +40,7 @@ struct spin_guard {
 	unsigned over;          /* checks in a row that found a long queue */
 	uint64_t next_check_us; /* when to look again */
 	uint64_t off_until_us;  /* contended: no polling before this */
+	uint64_t last_idle_us;  /* the last idle poll, 0 after work */
 };
 
 /* Open what it reads (before a seccomp filter forbids it).  0, or
@@ -48,6 +54,16 @@ uint64_t spin_now_us(void);
 /* Called while polling: true when polling should stop, because more
  * tasks are runnable than there are CPUs (and then for SPIN_BACKOFF_US). */
 bool spin_contended(struct spin_guard *g, uint64_t now);
+
+/* One pass of polling found nothing to do: true (and backing off) when
+ * the previous idle pass was a time slice ago, i.e. another task ran on
+ * this CPU meanwhile.  Call spin_worked() when a pass did work. */
+bool spin_idle(struct spin_guard *g, uint64_t now);
+
+static inline void spin_worked(struct spin_guard *g)
+{
+	g->last_idle_us = 0;
+}
 
 /* Polling is off (backing off) at @now, without asking the scheduler. */
 static inline bool spin_backing_off(const struct spin_guard *g, uint64_t now)

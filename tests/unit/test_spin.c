@@ -5,7 +5,8 @@
  *
  * The guard reads /proc/loadavg; here it reads a memfd holding a
  * loadavg line we choose, so that a contended machine, a brief spike,
- * and an unreadable file can each be shown.
+ * and an unreadable file can each be shown; and it watches the gaps
+ * between idle polls for a time slice lost to a task on the same CPU.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -127,6 +128,29 @@ static void test_unreadable(void **state)
 	assert_false(spin_contended(&none, now + SPIN_CHECK_US));
 }
 
+static void test_stolen_slice(void **state)
+{
+	struct spin_guard g = guard_reading("1 1 1 2/180 9\n", 2);
+	uint64_t now = 1000000;
+
+	(void)state;
+	/* Idle passes close together: nobody else runs here. */
+	for (int i = 0; i < 50; i++, now += 3)
+		assert_false(spin_idle(&g, now));
+	/* Work in between is ours, however long it took. */
+	spin_worked(&g);
+	now += 10 * SPIN_STOLEN_US;
+	assert_false(spin_idle(&g, now));
+	/* A whole slice between two idle passes went to another task on
+	 * this CPU (a client pinned beside the daemon, say), although the
+	 * run queue is no longer than the machine is wide. */
+	now += SPIN_STOLEN_US + 1;
+	assert_true(spin_idle(&g, now));
+	assert_true(spin_backing_off(&g, now + SPIN_BACKOFF_US - 1));
+	assert_false(spin_idle(&g, now + SPIN_BACKOFF_US));
+	spin_guard_free(&g);
+}
+
 static void test_real_guard(void **state)
 {
 	struct spin_guard g;
@@ -152,6 +176,7 @@ int main(void)
 		cmocka_unit_test(test_spike_is_forgiven),
 		cmocka_unit_test(test_wider_machine),
 		cmocka_unit_test(test_unreadable),
+		cmocka_unit_test(test_stolen_slice),
 		cmocka_unit_test(test_real_guard),
 	};
 
