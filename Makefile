@@ -27,7 +27,9 @@ LDFLAGS      += $(SAN)
 # io_uring_enable_rings; the static archive does, so the daemon links it.
 URING_A      := $(firstword $(wildcard /usr/lib/$(shell gcc -print-multiarch 2>/dev/null)/liburing.a /usr/lib/liburing.a))
 DAEMON_LIBS  := $(if $(URING_A),$(URING_A),-luring) -lprotobuf-c -lseccomp -lsystemd
-CLIENT_LIBS  := -lprotobuf-c -lseccomp
+# libsaferring loads libseccomp itself when sr_sandbox_deny_io_uring() is
+# called (client/sandbox.c): its users do not link it.
+CLIENT_LIBS  := -lprotobuf-c
 
 DEB_PACKAGES := gcc make pkg-config liburing-dev libseccomp-dev \
                 libprotobuf-c-dev protobuf-c-compiler libcmocka-dev \

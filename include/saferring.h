@@ -330,8 +330,10 @@ int sr_fsync(struct sr_client *c, int handle);
  * starts later (the filter survives fork and execve and cannot be
  * removed): io_uring_setup, io_uring_enter and io_uring_register fail with
  * EPERM from now on; every other system call is unaffected, so a program
- * can still use saferringd.  A seccomp filter (libseccomp); sets
- * no_new_privs first unless the caller has CAP_SYS_ADMIN.  0 or -errno.
+ * can still use saferringd.  A seccomp filter built with libseccomp,
+ * which is loaded (libseccomp.so.2) only when this is called: -ELIBACC
+ * without it.  Sets no_new_privs first unless the caller has
+ * CAP_SYS_ADMIN.  0 or -errno.
  */
 int sr_sandbox_deny_io_uring(void);
 
