@@ -58,6 +58,15 @@ TESTLIB_OBJ  := $(call obj,$(TESTLIB_SRC))
 SAFERRINGD   := $(B)/sbin/saferringd
 LIB_SO       := $(B)/lib/libsaferring.so.$(SO_MAJOR).$(SO_MINOR)
 LIB_A        := $(B)/lib/libsaferring.a
+# The names libsaferring exports, one a line, from its symbol map.
+LIB_MAP      := client/libsaferring.map
+LIB_SYMS     := $(B)/lib/libsaferring.syms
+# The library's internals (wire format, protobuf-c code) for the programs
+# of this tree that speak the protocol themselves (saferringctl, the
+# end-to-end tests).  Never installed: libsaferring.a keeps its own copy
+# private.  The public names (status.c) come from libsaferring.a alone.
+PROTO_AR     := $(B)/lib/libsaferring-proto.a
+PROTO_AR_OBJ := $(filter-out %/status.o,$(COMMON_OBJ))
 DAEMON_AR    := $(B)/lib/libsaferringd-modules.a
 EXAMPLES     := $(patsubst examples/%.c,$(B)/bin/%,$(EXAMPLE_SRC))
 TOOLS        := $(patsubst tools/%.c,$(B)/bin/%,$(TOOL_SRC))
@@ -145,15 +154,31 @@ $(SAFERRINGD): $(call obj,$(DAEMON_MAIN)) $(DAEMON_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LIBS)
 
-$(LIB_SO): $(CLIENT_OBJ) $(COMMON_OBJ) client/libsaferring.map
+$(LIB_SO): $(CLIENT_OBJ) $(COMMON_OBJ) $(LIB_MAP)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -shared -Wl,-soname,libsaferring.so.$(SO_MAJOR) \
-	  -Wl,--version-script=client/libsaferring.map -o $@ \
+	  -Wl,--version-script=$(LIB_MAP) -o $@ \
 	  $(CLIENT_OBJ) $(COMMON_OBJ) $(CLIENT_LIBS)
 	ln -sf $(notdir $@) $(B)/lib/libsaferring.so.$(SO_MAJOR)
 	ln -sf libsaferring.so.$(SO_MAJOR) $(B)/lib/libsaferring.so
 
-$(LIB_A): $(CLIENT_OBJ) $(COMMON_OBJ)
+$(LIB_SYMS): $(LIB_MAP)
+	@mkdir -p $(dir $@)
+	sed -n 's/^[[:space:]]*\(sr_[a-z0-9_]*\);.*/\1/p' $< > $@
+
+# The static library is one object, partially linked from all of the
+# library's, in which only the names of the symbol map stay global: the
+# rest (wire_*, srl_*, the protobuf-c code's saferring__*) become local,
+# as the version script makes them in the shared library, so none of
+# them can clash with a name of the program that links it.
+$(LIB_A): $(CLIENT_OBJ) $(COMMON_OBJ) $(LIB_SYMS)
+	@mkdir -p $(dir $@)
+	$(CC) -r -nostdlib -o $(B)/lib/libsaferring.o $(CLIENT_OBJ) $(COMMON_OBJ)
+	objcopy --keep-global-symbols=$(LIB_SYMS) $(B)/lib/libsaferring.o
+	rm -f $@ && ar rcs $@ $(B)/lib/libsaferring.o
+	rm -f $(B)/lib/libsaferring.o
+
+$(PROTO_AR): $(PROTO_AR_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
@@ -163,7 +188,7 @@ $(B)/bin/%: $(B)/obj/examples/%.o $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CLIENT_LIBS)
 
-$(B)/bin/%: $(B)/obj/tools/%.o $(LIB_A)
+$(B)/bin/%: $(B)/obj/tools/%.o $(LIB_A) $(PROTO_AR)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CLIENT_LIBS)
 
@@ -177,7 +202,7 @@ $(B)/tests/%: $(B)/obj/tests/unit/%.o $(DAEMON_AR)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LIBS) -lcmocka
 
-$(B)/tests/%: $(B)/obj/tests/e2e/%.o $(TESTLIB_OBJ) $(LIB_A)
+$(B)/tests/%: $(B)/obj/tests/e2e/%.o $(TESTLIB_OBJ) $(LIB_A) $(PROTO_AR)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CLIENT_LIBS) -lcmocka
 
