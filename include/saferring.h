@@ -14,6 +14,16 @@
  * result.  The library never makes an io_uring system call.
  *
  * A struct sr_client is not thread-safe: use one per thread, or lock.
+ *
+ * ABI (libsaferring.so.1, symbol version SAFERRING_1): every public
+ * struct keeps its size and layout for as long as the soname does, and
+ * none has implicit padding.  Structs the library writes (sr_cqe,
+ * sr_limits) carry reserved fields it sets to zero, so that a later
+ * field takes reserved room and an older caller is never written past
+ * its struct; a later field means "not given" when zero.  Structs the
+ * caller fills have reserved fields that must be zero (sr_params:
+ * -EINVAL otherwise) or none (sr_iov, like struct iovec: it never
+ * grows).  struct sr_client is opaque.
  */
 #ifndef SAFERRING_H
 #define SAFERRING_H
@@ -123,7 +133,9 @@ enum sr_opcode {
 /* sr_cqe.flags: a receive left more data in the socket. */
 #define SR_CQE_F_SOCK_NONEMPTY (1U << 2)
 
-/* A completion, as liburing's io_uring_cqe plus the daemon's verdict. */
+/* A completion, as liburing's io_uring_cqe plus the daemon's verdict.
+ * 48 bytes: sr_wait_cqes fills arrays of them, so its size never
+ * changes; later fields come out of reserved. */
 struct sr_cqe {
 	uint64_t user_data; /* the tag given at prep time */
 	int32_t res;        /* bytes done, 0, or a negative errno */
@@ -133,9 +145,11 @@ struct sr_cqe {
 			     * or for a pool receive the slot holding the
 			     * data, now the caller's; or -1 */
 	int32_t handle;     /* ACCEPT: the accepted socket's handle, or -1 */
+	uint32_t reserved[5]; /* zero */
 };
 
-/* One slot range of a vectored operation. */
+/* One slot range of a vectored operation.  12 bytes, never grows (a
+ * new layout would come with new functions). */
 struct sr_iov {
 	int slot;
 	uint32_t offset;
@@ -165,7 +179,7 @@ struct sr_iov {
  * otherwise the daemon does it as usual.  The completion looks the same
  * either way.
  */
-struct sr_params {
+struct sr_params { /* 32 bytes */
 	uint32_t slot_count;  /* 0: the daemon's default */
 	uint32_t slot_size;   /* 0: the daemon's default */
 	uint32_t flags;       /* SR_PARAMS_* */
@@ -173,7 +187,8 @@ struct sr_params {
 	uint32_t reserved[4]; /* must be zero (-EINVAL otherwise) */
 };
 
-/* Limits the daemon granted this session. */
+/* Limits the daemon granted this session.  72 bytes; later fields come
+ * out of reserved. */
 struct sr_limits {
 	uint64_t session_id;
 	uint32_t slot_count;
@@ -184,9 +199,9 @@ struct sr_limits {
 	uint32_t fd_table_size; /* handles are below this (accepted sockets
 				 * take indices from max_fds up) */
 	uint32_t flags;         /* SR_LIMITS_* */
-	uint64_t allowed_ops;   /* bit (1 << opcode): the policy allows it */
 	uint32_t spin_us;       /* what the session spins for */
-	uint32_t reserved[5];
+	uint64_t allowed_ops;   /* bit (1 << opcode): the policy allows it */
+	uint32_t reserved[6];   /* zero */
 };
 
 /* sr_limits.flags: how the session runs. */
