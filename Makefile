@@ -7,6 +7,7 @@
 #   make check-asan the same under AddressSanitizer + UBSan
 #   make fuzz       the libFuzzer harnesses, FUZZ_SECONDS=N each (60)
 #   make check-valgrind  the end-to-end tests with saferringd under valgrind
+#   make abi-baseline    record libsaferring.so.1's ABI in abi/ (deliberately)
 
 VERSION      := 0.1.0
 SO_MAJOR     := 1
@@ -33,7 +34,7 @@ CLIENT_LIBS  := -lprotobuf-c
 
 DEB_PACKAGES := gcc make pkg-config liburing-dev libseccomp-dev \
                 libprotobuf-c-dev protobuf-c-compiler libcmocka-dev \
-                libsystemd-dev strace
+                libsystemd-dev strace abigail-tools
 
 PROTO_C      := $(B)/gen/saferring.pb-c.c
 PROTO_H      := $(B)/gen/saferring.pb-c.h
@@ -80,7 +81,7 @@ E2E_V1_TESTS := $(addprefix $(B)/tests/,test_roundtrip test_ops_files \
                   test_admission test_sigterm test_killed_client \
                   test_backpressure)
 
-.PHONY: all deps users run check check-asan check-run clean
+.PHONY: all deps users run check check-asan check-run clean abi-baseline
 .DEFAULT_GOAL := all
 # Object files reached only through pattern rules would count as
 # intermediate and be deleted after each build, so every make would
@@ -181,6 +182,12 @@ $(LIB_A): $(CLIENT_OBJ) $(COMMON_OBJ) $(LIB_SYMS)
 $(PROTO_AR): $(PROTO_AR_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
+
+# The ABI make check holds libsaferring.so.1 to (tests/scripts/test_abi.sh):
+# rewritten only on purpose, for a compatible change that is meant (a
+# field out of reserved) or a release; commit it with the change.
+abi-baseline: $(LIB_SO)
+	abi/dump.sh $(B)/lib/libsaferring.so.$(SO_MAJOR) abi/libsaferring.so.$(SO_MAJOR).abi
 
 # Examples and end-to-end tests link the static library: they run from
 # the build tree without LD_LIBRARY_PATH.
