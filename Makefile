@@ -15,6 +15,7 @@ SO_MINOR     := 0
 
 B            ?= build
 CC           ?= cc
+OBJCOPY      ?= objcopy
 CFLAGS       ?= -O2 -g
 WARN         := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
                 -Wmissing-prototypes -Wno-unused-parameter -Wswitch-enum \
@@ -175,7 +176,7 @@ $(LIB_SYMS): $(LIB_MAP)
 $(LIB_A): $(CLIENT_OBJ) $(COMMON_OBJ) $(LIB_SYMS)
 	@mkdir -p $(dir $@)
 	$(CC) -r -nostdlib -o $(B)/lib/libsaferring.o $(CLIENT_OBJ) $(COMMON_OBJ)
-	objcopy --keep-global-symbols=$(LIB_SYMS) $(B)/lib/libsaferring.o
+	$(OBJCOPY) --keep-global-symbols=$(LIB_SYMS) $(B)/lib/libsaferring.o
 	rm -f $@ && ar rcs $@ $(B)/lib/libsaferring.o
 	rm -f $(B)/lib/libsaferring.o
 

@@ -11,7 +11,9 @@
  *
  * Every function returns 0 or a non-negative value on success and a
  * negative errno value on failure; none aborts, none sets errno as its
- * result.  The library never makes an io_uring system call.
+ * result.  Each has a man page (man 3 sr_connect) that lists them; the
+ * errors that end a session are in libsaferring(3).  The library never
+ * makes an io_uring system call.
  *
  * A struct sr_client is not thread-safe: use one per thread, or lock.
  *
@@ -214,7 +216,8 @@ struct sr_client;
  * Connect to saferringd.  The socket is @path if not NULL, else
  * $SAFERRING_SOCKET, else SR_DEFAULT_SOCKET.  @params may be NULL.
  * Maps the session's arena.  Returns 0 and sets *out, or -errno
- * (-ENOENT/-ECONNREFUSED: no daemon; -EPROTO: version refused).
+ * (-ENOENT/-ECONNREFUSED: no daemon; -EDQUOT/-EPERM: refused by quota or
+ * policy; -EPROTO: version refused; the rest in sr_connect(3)).
  */
 int sr_connect(const char *path, const struct sr_params *params,
 	       struct sr_client **out);
