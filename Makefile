@@ -7,6 +7,7 @@
 #   make check-asan the same under AddressSanitizer + UBSan
 #   make fuzz       the libFuzzer harnesses, FUZZ_SECONDS=N each (60)
 #   make check-valgrind  the end-to-end tests with saferringd under valgrind
+#   make abi-baseline    record libsaferring.so.1's ABI in abi/ (deliberately)
 
 VERSION      := 0.1.0
 SO_MAJOR     := 1
@@ -14,6 +15,7 @@ SO_MINOR     := 0
 
 B            ?= build
 CC           ?= cc
+OBJCOPY      ?= objcopy
 CFLAGS       ?= -O2 -g
 WARN         := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
                 -Wmissing-prototypes -Wno-unused-parameter -Wswitch-enum \
@@ -27,11 +29,13 @@ LDFLAGS      += $(SAN)
 # io_uring_enable_rings; the static archive does, so the daemon links it.
 URING_A      := $(firstword $(wildcard /usr/lib/$(shell gcc -print-multiarch 2>/dev/null)/liburing.a /usr/lib/liburing.a))
 DAEMON_LIBS  := $(if $(URING_A),$(URING_A),-luring) -lprotobuf-c -lseccomp -lsystemd
-CLIENT_LIBS  := -lprotobuf-c -lseccomp
+# libsaferring loads libseccomp itself when sr_sandbox_deny_io_uring() is
+# called (client/sandbox.c): its users do not link it.
+CLIENT_LIBS  := -lprotobuf-c
 
 DEB_PACKAGES := gcc make pkg-config liburing-dev libseccomp-dev \
                 libprotobuf-c-dev protobuf-c-compiler libcmocka-dev \
-                libsystemd-dev strace
+                libsystemd-dev strace abigail-tools
 
 PROTO_C      := $(B)/gen/saferring.pb-c.c
 PROTO_H      := $(B)/gen/saferring.pb-c.h
@@ -56,6 +60,15 @@ TESTLIB_OBJ  := $(call obj,$(TESTLIB_SRC))
 SAFERRINGD   := $(B)/sbin/saferringd
 LIB_SO       := $(B)/lib/libsaferring.so.$(SO_MAJOR).$(SO_MINOR)
 LIB_A        := $(B)/lib/libsaferring.a
+# The names libsaferring exports, one a line, from its symbol map.
+LIB_MAP      := client/libsaferring.map
+LIB_SYMS     := $(B)/lib/libsaferring.syms
+# The library's internals (wire format, protobuf-c code) for the programs
+# of this tree that speak the protocol themselves (saferringctl, the
+# end-to-end tests).  Never installed: libsaferring.a keeps its own copy
+# private.  The public names (status.c) come from libsaferring.a alone.
+PROTO_AR     := $(B)/lib/libsaferring-proto.a
+PROTO_AR_OBJ := $(filter-out %/status.o,$(COMMON_OBJ))
 DAEMON_AR    := $(B)/lib/libsaferringd-modules.a
 EXAMPLES     := $(patsubst examples/%.c,$(B)/bin/%,$(EXAMPLE_SRC))
 TOOLS        := $(patsubst tools/%.c,$(B)/bin/%,$(TOOL_SRC))
@@ -69,7 +82,7 @@ E2E_V1_TESTS := $(addprefix $(B)/tests/,test_roundtrip test_ops_files \
                   test_admission test_sigterm test_killed_client \
                   test_backpressure)
 
-.PHONY: all deps users run check check-asan check-run clean
+.PHONY: all deps users run check check-asan check-run clean abi-baseline
 .DEFAULT_GOAL := all
 # Object files reached only through pattern rules would count as
 # intermediate and be deleted after each build, so every make would
@@ -143,17 +156,39 @@ $(SAFERRINGD): $(call obj,$(DAEMON_MAIN)) $(DAEMON_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LIBS)
 
-$(LIB_SO): $(CLIENT_OBJ) $(COMMON_OBJ) client/libsaferring.map
+$(LIB_SO): $(CLIENT_OBJ) $(COMMON_OBJ) $(LIB_MAP)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -shared -Wl,-soname,libsaferring.so.$(SO_MAJOR) \
-	  -Wl,--version-script=client/libsaferring.map -o $@ \
+	  -Wl,--version-script=$(LIB_MAP) -o $@ \
 	  $(CLIENT_OBJ) $(COMMON_OBJ) $(CLIENT_LIBS)
 	ln -sf $(notdir $@) $(B)/lib/libsaferring.so.$(SO_MAJOR)
 	ln -sf libsaferring.so.$(SO_MAJOR) $(B)/lib/libsaferring.so
 
-$(LIB_A): $(CLIENT_OBJ) $(COMMON_OBJ)
+$(LIB_SYMS): $(LIB_MAP)
+	@mkdir -p $(dir $@)
+	sed -n 's/^[[:space:]]*\(sr_[a-z0-9_]*\);.*/\1/p' $< > $@
+
+# The static library is one object, partially linked from all of the
+# library's, in which only the names of the symbol map stay global: the
+# rest (wire_*, srl_*, the protobuf-c code's saferring__*) become local,
+# as the version script makes them in the shared library, so none of
+# them can clash with a name of the program that links it.
+$(LIB_A): $(CLIENT_OBJ) $(COMMON_OBJ) $(LIB_SYMS)
+	@mkdir -p $(dir $@)
+	$(CC) -r -nostdlib -o $(B)/lib/libsaferring.o $(CLIENT_OBJ) $(COMMON_OBJ)
+	$(OBJCOPY) --keep-global-symbols=$(LIB_SYMS) $(B)/lib/libsaferring.o
+	rm -f $@ && ar rcs $@ $(B)/lib/libsaferring.o
+	rm -f $(B)/lib/libsaferring.o
+
+$(PROTO_AR): $(PROTO_AR_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
+
+# The ABI make check holds libsaferring.so.1 to (tests/scripts/test_abi.sh):
+# rewritten only on purpose, for a compatible change that is meant (a
+# field out of reserved) or a release; commit it with the change.
+abi-baseline: $(LIB_SO)
+	abi/dump.sh $(B)/lib/libsaferring.so.$(SO_MAJOR) abi/libsaferring.so.$(SO_MAJOR).abi
 
 # Examples and end-to-end tests link the static library: they run from
 # the build tree without LD_LIBRARY_PATH.
@@ -161,7 +196,7 @@ $(B)/bin/%: $(B)/obj/examples/%.o $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CLIENT_LIBS)
 
-$(B)/bin/%: $(B)/obj/tools/%.o $(LIB_A)
+$(B)/bin/%: $(B)/obj/tools/%.o $(LIB_A) $(PROTO_AR)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CLIENT_LIBS)
 
@@ -175,7 +210,7 @@ $(B)/tests/%: $(B)/obj/tests/unit/%.o $(DAEMON_AR)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LIBS) -lcmocka
 
-$(B)/tests/%: $(B)/obj/tests/e2e/%.o $(TESTLIB_OBJ) $(LIB_A)
+$(B)/tests/%: $(B)/obj/tests/e2e/%.o $(TESTLIB_OBJ) $(LIB_A) $(PROTO_AR)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CLIENT_LIBS) -lcmocka
 

@@ -20,6 +20,13 @@
 
 #include "client.h"
 
+/* The public structs' sizes are the ABI's (saferring.h): a change here
+ * must be deliberate, and then abi/libsaferring.so.1.abi changes too. */
+_Static_assert(sizeof(struct sr_cqe) == 48, "struct sr_cqe is 48 bytes");
+_Static_assert(sizeof(struct sr_iov) == 12, "struct sr_iov is 12 bytes");
+_Static_assert(sizeof(struct sr_params) == 32, "struct sr_params is 32 bytes");
+_Static_assert(sizeof(struct sr_limits) == 72, "struct sr_limits is 72 bytes");
+
 static unsigned min_u(unsigned a, unsigned b)
 {
 	return a < b ? a : b;

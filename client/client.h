@@ -169,6 +169,7 @@ struct sr_client {
 	struct wire_arena unpack;
 	unsigned char *unpack_buf; /* SR_UNPACK_SIZE */
 	unsigned char rx[WIRE_MAX_DATAGRAM];
+	unsigned char tx[WIRE_MAX_DATAGRAM]; /* a request, packed */
 
 	/* Both transports send OpBatch, and decode CompletionBatch here. */
 	struct batch_op_encoder *enc;

@@ -41,7 +41,8 @@ int srl_send_msg(struct sr_client *c, const ProtobufCMessage *msg, int fd)
 	if (c->error)
 		return c->error;
 	for (;;) {
-		ret = wire_send_message(c->sock, msg, fd);
+		ret = wire_send_message(c->sock, msg, fd, c->tx,
+					sizeof(c->tx));
 		if (ret != -EAGAIN)
 			break;
 		/* The daemon stops reading while we do not: read too. */

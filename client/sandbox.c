@@ -10,7 +10,14 @@
  * execve.  Must never kill or otherwise change the process: a program
  * that probes io_uring sees EPERM and falls back, as it would with
  * kernel.io_uring_disabled.
+ *
+ * libseccomp is loaded here, at the call (dlopen), not linked: a program
+ * that never takes io_uring away from itself does not need libseccomp
+ * installed, nor -lseccomp on its link line.  The header is still used
+ * at build time, for the syscall numbers and the function types.  Must
+ * never keep libseccomp loaded or any state of it after returning.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <linux/capability.h>
 #include <stdbool.h>
@@ -21,25 +28,65 @@
 
 #include "saferring.h"
 
+/* The one name a distribution installs for libseccomp's runtime, the
+ * soname the header's ABI belongs to. */
+#define SECCOMP_SONAME "libseccomp.so.2"
+
+/* The libseccomp functions used here, with the header's own types. */
+struct seccomp_api {
+	void *dl;
+	__typeof__(seccomp_init) *init;
+	__typeof__(seccomp_attr_set) *attr_set;
+	__typeof__(seccomp_arch_native) *arch_native;
+	__typeof__(seccomp_arch_add) *arch_add;
+	__typeof__(seccomp_rule_add) *rule_add;
+	__typeof__(seccomp_load) *load;
+	__typeof__(seccomp_release) *release;
+};
+
+/* 0, or -ELIBACC when libseccomp or one of its functions is missing
+ * (the errno glibc's own loader means by "cannot access a needed shared
+ * library"). */
+static int seccomp_api_open(struct seccomp_api *api)
+{
+	api->dl = dlopen(SECCOMP_SONAME, RTLD_NOW | RTLD_LOCAL);
+	if (!api->dl)
+		return -ELIBACC;
+#define SR_SYM(field, name) \
+	(api->field = (__typeof__(api->field))dlsym(api->dl, name)) != NULL
+	if (SR_SYM(init, "seccomp_init") &&
+	    SR_SYM(attr_set, "seccomp_attr_set") &&
+	    SR_SYM(arch_native, "seccomp_arch_native") &&
+	    SR_SYM(arch_add, "seccomp_arch_add") &&
+	    SR_SYM(rule_add, "seccomp_rule_add") &&
+	    SR_SYM(load, "seccomp_load") &&
+	    SR_SYM(release, "seccomp_release"))
+		return 0;
+#undef SR_SYM
+	dlclose(api->dl);
+	return -ELIBACC;
+}
+
 /* The same three calls under the process's other ABIs (i386 and x32 on
  * x86-64, 32-bit ARM on arm64), or `int 0x80` would get around the
  * filter; and a 32-bit program started later must not be killed for
  * using its own ABI. */
-static void add_compat_arches(scmp_filter_ctx ctx)
+static void add_compat_arches(const struct seccomp_api *api,
+			      scmp_filter_ctx ctx)
 {
-	switch (seccomp_arch_native()) {
+	switch (api->arch_native()) {
 	case SCMP_ARCH_X86_64:
-		seccomp_arch_add(ctx, SCMP_ARCH_X86);
-		seccomp_arch_add(ctx, SCMP_ARCH_X32);
+		api->arch_add(ctx, SCMP_ARCH_X86);
+		api->arch_add(ctx, SCMP_ARCH_X32);
 		break;
 	case SCMP_ARCH_AARCH64:
-		seccomp_arch_add(ctx, SCMP_ARCH_ARM);
+		api->arch_add(ctx, SCMP_ARCH_ARM);
 		break;
 	case SCMP_ARCH_PPC64:
-		seccomp_arch_add(ctx, SCMP_ARCH_PPC);
+		api->arch_add(ctx, SCMP_ARCH_PPC);
 		break;
 	case SCMP_ARCH_S390X:
-		seccomp_arch_add(ctx, SCMP_ARCH_S390);
+		api->arch_add(ctx, SCMP_ARCH_S390);
 		break;
 	default:
 		break;
@@ -68,28 +115,36 @@ int sr_sandbox_deny_io_uring(void)
 		SCMP_SYS(io_uring_enter),
 		SCMP_SYS(io_uring_register),
 	};
+	struct seccomp_api api;
 	scmp_filter_ctx ctx;
 	int r;
 
-	ctx = seccomp_init(SCMP_ACT_ALLOW);
-	if (!ctx)
+	r = seccomp_api_open(&api);
+	if (r)
+		return r;
+	ctx = api.init(SCMP_ACT_ALLOW);
+	if (!ctx) {
+		dlclose(api.dl);
 		return -ENOMEM;
+	}
 	/* Unprivileged filters need no_new_privs (no setuid gains across
 	 * exec); a process with CAP_SYS_ADMIN keeps its exec semantics. */
-	r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, have_sys_admin() ? 0 : 1);
+	r = api.attr_set(ctx, SCMP_FLTATR_CTL_NNP, have_sys_admin() ? 0 : 1);
 	/* Every thread, not only the caller: the whole process loses
 	 * io_uring. */
 	if (r == 0)
-		r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
+		r = api.attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
 	/* The kernel's own errno (EACCES, EINVAL), not -ECANCELED. */
 	if (r == 0)
-		r = seccomp_attr_set(ctx, SCMP_FLTATR_API_SYSRAWRC, 1);
+		r = api.attr_set(ctx, SCMP_FLTATR_API_SYSRAWRC, 1);
 	if (r == 0)
-		add_compat_arches(ctx);
+		add_compat_arches(&api, ctx);
 	for (unsigned i = 0; r == 0 && i < sizeof(calls) / sizeof(calls[0]); i++)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), calls[i], 0);
+		r = api.rule_add(ctx, SCMP_ACT_ERRNO(EPERM), calls[i], 0);
 	if (r == 0)
-		r = seccomp_load(ctx);
-	seccomp_release(ctx);
+		r = api.load(ctx);
+	api.release(ctx);
+	/* The filter is in the kernel now: nothing of libseccomp is. */
+	dlclose(api.dl);
 	return r > 0 ? -r : r;
 }

@@ -11,9 +11,21 @@
  *
  * Every function returns 0 or a non-negative value on success and a
  * negative errno value on failure; none aborts, none sets errno as its
- * result.  The library never makes an io_uring system call.
+ * result.  Each has a man page (man 3 sr_connect) that lists them; the
+ * errors that end a session are in libsaferring(3).  The library never
+ * makes an io_uring system call.
  *
  * A struct sr_client is not thread-safe: use one per thread, or lock.
+ *
+ * ABI (libsaferring.so.1, symbol version SAFERRING_1): every public
+ * struct keeps its size and layout for as long as the soname does, and
+ * none has implicit padding.  Structs the library writes (sr_cqe,
+ * sr_limits) carry reserved fields it sets to zero, so that a later
+ * field takes reserved room and an older caller is never written past
+ * its struct; a later field means "not given" when zero.  Structs the
+ * caller fills have reserved fields that must be zero (sr_params:
+ * -EINVAL otherwise) or none (sr_iov, like struct iovec: it never
+ * grows).  struct sr_client is opaque.
  */
 #ifndef SAFERRING_H
 #define SAFERRING_H
@@ -123,7 +135,9 @@ enum sr_opcode {
 /* sr_cqe.flags: a receive left more data in the socket. */
 #define SR_CQE_F_SOCK_NONEMPTY (1U << 2)
 
-/* A completion, as liburing's io_uring_cqe plus the daemon's verdict. */
+/* A completion, as liburing's io_uring_cqe plus the daemon's verdict.
+ * 48 bytes: sr_wait_cqes fills arrays of them, so its size never
+ * changes; later fields come out of reserved. */
 struct sr_cqe {
 	uint64_t user_data; /* the tag given at prep time */
 	int32_t res;        /* bytes done, 0, or a negative errno */
@@ -133,9 +147,11 @@ struct sr_cqe {
 			     * or for a pool receive the slot holding the
 			     * data, now the caller's; or -1 */
 	int32_t handle;     /* ACCEPT: the accepted socket's handle, or -1 */
+	uint32_t reserved[5]; /* zero */
 };
 
-/* One slot range of a vectored operation. */
+/* One slot range of a vectored operation.  12 bytes, never grows (a
+ * new layout would come with new functions). */
 struct sr_iov {
 	int slot;
 	uint32_t offset;
@@ -165,7 +181,7 @@ struct sr_iov {
  * otherwise the daemon does it as usual.  The completion looks the same
  * either way.
  */
-struct sr_params {
+struct sr_params { /* 32 bytes */
 	uint32_t slot_count;  /* 0: the daemon's default */
 	uint32_t slot_size;   /* 0: the daemon's default */
 	uint32_t flags;       /* SR_PARAMS_* */
@@ -173,7 +189,8 @@ struct sr_params {
 	uint32_t reserved[4]; /* must be zero (-EINVAL otherwise) */
 };
 
-/* Limits the daemon granted this session. */
+/* Limits the daemon granted this session.  72 bytes; later fields come
+ * out of reserved. */
 struct sr_limits {
 	uint64_t session_id;
 	uint32_t slot_count;
@@ -184,9 +201,9 @@ struct sr_limits {
 	uint32_t fd_table_size; /* handles are below this (accepted sockets
 				 * take indices from max_fds up) */
 	uint32_t flags;         /* SR_LIMITS_* */
-	uint64_t allowed_ops;   /* bit (1 << opcode): the policy allows it */
 	uint32_t spin_us;       /* what the session spins for */
-	uint32_t reserved[5];
+	uint64_t allowed_ops;   /* bit (1 << opcode): the policy allows it */
+	uint32_t reserved[6];   /* zero */
 };
 
 /* sr_limits.flags: how the session runs. */
@@ -199,7 +216,8 @@ struct sr_client;
  * Connect to saferringd.  The socket is @path if not NULL, else
  * $SAFERRING_SOCKET, else SR_DEFAULT_SOCKET.  @params may be NULL.
  * Maps the session's arena.  Returns 0 and sets *out, or -errno
- * (-ENOENT/-ECONNREFUSED: no daemon; -EPROTO: version refused).
+ * (-ENOENT/-ECONNREFUSED: no daemon; -EDQUOT/-EPERM: refused by quota or
+ * policy; -EPROTO: version refused; the rest in sr_connect(3)).
  */
 int sr_connect(const char *path, const struct sr_params *params,
 	       struct sr_client **out);
@@ -330,8 +348,10 @@ int sr_fsync(struct sr_client *c, int handle);
  * starts later (the filter survives fork and execve and cannot be
  * removed): io_uring_setup, io_uring_enter and io_uring_register fail with
  * EPERM from now on; every other system call is unaffected, so a program
- * can still use saferringd.  A seccomp filter (libseccomp); sets
- * no_new_privs first unless the caller has CAP_SYS_ADMIN.  0 or -errno.
+ * can still use saferringd.  A seccomp filter built with libseccomp,
+ * which is loaded (libseccomp.so.2) only when this is called: -ELIBACC
+ * without it.  Sets no_new_privs first unless the caller has
+ * CAP_SYS_ADMIN.  0 or -errno.
  */
 int sr_sandbox_deny_io_uring(void);
 

@@ -131,12 +131,12 @@ int wire_send(int sock, const void *buf, size_t len, int fd)
 	return wire_send_fds(sock, buf, len, &fd, fd >= 0 ? 1 : 0);
 }
 
-int wire_send_message(int sock, const ProtobufCMessage *msg, int fd)
+int wire_send_message(int sock, const ProtobufCMessage *msg, int fd,
+		      void *buf, size_t cap)
 {
-	static _Thread_local unsigned char buf[WIRE_MAX_DATAGRAM];
 	size_t len = protobuf_c_message_get_packed_size(msg);
 
-	if (len > sizeof(buf))
+	if (len > cap || len > WIRE_MAX_DATAGRAM)
 		return -EMSGSIZE;
 	protobuf_c_message_pack(msg, buf);
 	return wire_send(sock, buf, len, fd);

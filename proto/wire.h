@@ -64,8 +64,12 @@ int wire_send(int sock, const void *buf, size_t len, int fd);
 int wire_send_fds(int sock, const void *buf, size_t len, const int *fds,
 		  unsigned nfds);
 
-/* Pack @msg and send it as one datagram.  -EMSGSIZE if it would exceed
- * WIRE_MAX_DATAGRAM. */
-int wire_send_message(int sock, const ProtobufCMessage *msg, int fd);
+/* Pack @msg into @buf (@cap bytes) and send it as one datagram.
+ * -EMSGSIZE if it would exceed @cap or WIRE_MAX_DATAGRAM.  The buffer is
+ * the caller's (libsaferring's is in its client struct) so that this
+ * module keeps no global or thread-local state: a library must not cost
+ * every thread of its host 64 KiB of TLS. */
+int wire_send_message(int sock, const ProtobufCMessage *msg, int fd,
+		      void *buf, size_t cap);
 
 #endif

@@ -75,7 +75,8 @@ static int ask(int fd, bool sessions, struct wire_arena *arena,
 	req.seq = 1;
 	req.body_case = SAFERRING__REQUEST__BODY_STATS;
 	req.stats = &sreq;
-	r = wire_send_message(fd, &req.base, -1);
+	/* The reply buffer is free until the reply comes. */
+	r = wire_send_message(fd, &req.base, -1, buf, WIRE_MAX_DATAGRAM);
 	if (r < 0)
 		return r;
 	r = poll(&pfd, 1, 5000);

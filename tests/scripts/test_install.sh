@@ -37,8 +37,24 @@ soname=$(objdump -p "$p/lib/libsaferring.so.1.0" | awk '/SONAME/ { print $2 }')
 [ "$soname" = libsaferring.so.1 ] || { echo "FAIL: soname is '$soname'"; fail=1; }
 grep -q "ExecStart=/usr/local/sbin/saferringd" "$p/lib/systemd/system/saferringd.service" ||
 	{ echo "FAIL: unit ExecStart not substituted"; fail=1; }
+# A page for every exported function (some are .so links to the page
+# they share), found by man(1) the way a user looks them up.
+for name in $(sed -n 's/^[[:space:]]*\(sr_[a-z0-9_]*\);.*/\1/p' client/libsaferring.map); do
+	[ -e "$p/share/man/man3/$name.3" ] ||
+		{ echo "FAIL: share/man/man3/$name.3 not installed"; fail=1; }
+done
+if command -v man >/dev/null 2>&1; then
+	for name in sr_connect sr_prep_read sr_prep_write sr_wait_cqe sr_sandbox_deny_io_uring; do
+		MANPATH="$p/share/man" man -w "$name" >/dev/null 2>&1 ||
+			{ echo "FAIL: man -w $name finds nothing in $p/share/man"; fail=1; }
+	done
+	# sr_prep_write.3 is a .so link: man must follow it to the page.
+	MANPATH="$p/share/man" MANWIDTH=80 man -P cat sr_prep_write 2>/dev/null |
+		grep -q "sr_prep_read, sr_prep_write" ||
+		{ echo "FAIL: man sr_prep_write does not show the page it links to"; fail=1; }
+fi
 [ $fail = 0 ] || exit 1
-echo "ok: layout complete, soname $soname"
+echo "ok: layout complete, soname $soname, a man page for every function"
 
 # Another PREFIX right after: the paths written into the pkg-config file
 # and the unit must be this install's, not the last build's.
@@ -82,6 +98,17 @@ fi
 # shellcheck disable=SC2046,SC2086
 cc $san -o "$work/app" "$work/app.c" $(pkg-config --cflags --libs saferring)
 echo "ok: built with: pkg-config --cflags --libs saferring"
+# Neither link line asks for libseccomp (loaded by the sandbox call
+# alone); the static one adds protobuf-c.
+static=$(pkg-config --static --libs saferring)
+case " $(pkg-config --libs saferring) $static " in
+*seccomp*) echo "FAIL: pkg-config asks for libseccomp: $static"; exit 1 ;;
+esac
+case " $static " in
+*" -lprotobuf-c "*) ;;
+*) echo "FAIL: pkg-config --static --libs saferring lacks -lprotobuf-c: $static"; exit 1 ;;
+esac
+echo "ok: pkg-config --static --libs saferring: $static"
 "$p/sbin/saferringd" --foreground --socket "$work/sock" 2>"$work/d.log" &
 pid=$!
 i=0
