@@ -188,5 +188,8 @@ bool srl_inline_try(struct sr_client *c, const struct op_request *o)
 	}
 	c->ops[o->tag].state = SR_OP_SENT;
 	c->in_flight++;
-	return srl_take_decoded(c, &cc, 1) == 0 || true;
+	/* Done either way: should our own completion fail the checks, the
+	 * session has failed, and the caller's next call says so. */
+	srl_take_decoded(c, &cc, 1);
+	return true;
 }
