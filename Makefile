@@ -312,14 +312,14 @@ fio-engine: deps
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(FIO_PACKAGES)"
 	@$(MAKE) --no-print-directory $(FIO_ENGINE)
 
-check-fio: deps
+check-fio: deps users
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(FIO_PACKAGES)"
 	@$(MAKE) --no-print-directory check-fio-run
 
 check-fio-run: $(SAFERRINGD) $(FIO_ENGINE)
 	@SAFERRINGD=$(SAFERRINGD) FIO_ENGINE=$(FIO_ENGINE) fio/smoke.sh
 
-bench-fio: deps
+bench-fio: deps users
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(FIO_PACKAGES)"
 	@$(MAKE) --no-print-directory bench-fio-run
 
