@@ -61,21 +61,35 @@ def ratio($a; $b): if $a == null or $b == null or $b == 0 then null else $a / $b
 "saferring-bench: its `sr-v2` over its `raw`.  Met when the fio ratio is",
 "within 15% of saferring-bench's (0.85 to 1.15 times it).",
 "",
-"| cell | fio: saferring / io_uring fixed | fio: saferring / io_uring | saferring-bench: sr-v2 / raw | fio ratio / bench ratio | within 15% |",
-"| --- | ---: | ---: | ---: | ---: | --- |",
+"Where it is not, the last two columns say which side moved, when",
+"saferring-bench ran in the same rounds: the quotient of the two ratios",
+"is saferring's IOPS under fio over its IOPS under saferring-bench (what",
+"fio and the engine cost saferring), divided by io_uring's under fio over",
+"raw's under saferring-bench (what fio costs io_uring).",
+"",
+"| cell | fio: saferring / io_uring fixed | fio: saferring / io_uring | saferring-bench: sr-v2 / raw | fio ratio / bench ratio | within 15% | saferring: fio / bench | io_uring: fio fixed / bench raw |",
+"| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
 ($cl[] as $c
 	| ($runs | cellstats($c; "sr-v2").iops) as $sr
-	| ratio($sr; $runs | cellstats($c; "io_uring-fixed").iops) as $rf
+	| ($runs | cellstats($c; "io_uring-fixed").iops) as $uf
+	| ratio($sr; $uf) as $rf
 	| ratio($sr; $runs | cellstats($c; "io_uring").iops) as $rp
 	| benchratio($c) as $b
 	| ratio($rf; $b.r) as $q
-	| "| \($c) | \($rf | fmt(2)) | \($rp | fmt(2)) | \($b.r | fmt(2))\(if $b.from == "latest.md" then " (latest.md)" else "" end) | \($q | fmt(2)) | \(if $q == null then "n/a" elif $q >= 0.85 and $q <= 1.15 then "yes" else "**no**" end) |"),
+	| (if $b.from == "this run" then
+		[ratio($sr; $runs | cellstats($c; "bench-sr-v2").iops),
+		 ratio($uf; $runs | cellstats($c; "bench-raw").iops)]
+	   else [null, null] end) as $d
+	| "| \($c) | \($rf | fmt(2)) | \($rp | fmt(2)) | \($b.r | fmt(2))\(if $b.from == "latest.md" then " (latest.md)" else "" end) | \($q | fmt(2)) | \(if $q == null then "n/a" elif $q >= 0.85 and $q <= 1.15 then "yes" else "**no**" end) | \($d[0] | fmt(2)) | \($d[1] | fmt(2)) |"),
 "",
 "## Every cell",
 "",
 "Medians of the runs; spread is (max - min) / median of the runs' IOPS.",
-"p50 and p99 are fio's completion latency (clat: issue to completion;",
-"saferring-bench: submit to completion).  CPU is % of one CPU: the client",
+"p50 and p99 are fio's total latency (lat: from the io_u's preparation",
+"to its completion, the submit call included; fio's clat starts after",
+"it, and a page-cache read that io_uring or the inline attempt completes",
+"inside the submit shows there as 0.2 us) and saferring-bench's submit",
+"to completion.  CPU is % of one CPU: the client",
 "(fio's usr + sys, or saferring-bench's getrusage) and the daemon",
 "(utime + stime from /proc over the measured time and the ramp).",
 "",

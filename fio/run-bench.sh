@@ -160,7 +160,7 @@ run_fio() {
 	if env $(mode_env "$key") fio --output-format=json --output="$TMP/out.json" \
 		--name=bench --filename="$FILE" --size="$SIZE" \
 		--runtime="${RT_MS}ms" --ramp_time="${RAMP_MS}ms" --time_based \
-		--norandommap --randrepeat=0 --iodepth="$qd" \
+		--norandommap --randrepeat=0 --lat_percentiles=1 --iodepth="$qd" \
 		$(engine_opts "$key" "$qd") "$@" 2> "$TMP/err" &&
 		jq -e '.jobs[0].error == 0' "$TMP/out.json" >/dev/null 2>&1; then
 		dcpu=null
@@ -171,7 +171,7 @@ run_fio() {
 		fi
 		jq -c --arg cell "$label" --arg key "$key" --argjson rep "$rep" \
 			--argjson dcpu "$dcpu" '.jobs[0] as $j
-			| ($j.read.clat_ns.percentile // {}) as $p
+			| ($j.read.lat_ns.percentile // {}) as $p
 			| {cell: $cell, key: $key, rep: $rep, engine: $j["job options"].ioengine,
 			   iops: $j.read.iops, gbps: ($j.read.bw_bytes / 1e9),
 			   p50_us: (($p["50.000000"] // null) | if . then . / 1000 else null end),
