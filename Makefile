@@ -323,8 +323,9 @@ bench-fio: deps users
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(FIO_PACKAGES)"
 	@$(MAKE) --no-print-directory bench-fio-run
 
-bench-fio-run: $(SAFERRINGD) $(FIO_ENGINE)
-	@SAFERRINGD=$(SAFERRINGD) FIO_ENGINE=$(FIO_ENGINE) fio/run-bench.sh
+bench-fio-run: $(SAFERRINGD) $(FIO_ENGINE) $(BENCH)
+	@B=$(B) SAFERRINGD=$(SAFERRINGD) FIO_ENGINE=$(FIO_ENGINE) BENCH=$(BENCH) \
+	  fio/run-bench.sh
 
 $(FIO_SRC)/config-host.h:
 	@mkdir -p $(B)/fio-src
