@@ -13,16 +13,16 @@ SR_DIR=
 SR_PID=
 SR_SOCK=
 
-# sr_daemon_start: a fresh daemon on $SR_SOCK; its log in $SR_DIR.
+# sr_daemon_start [OPTION...]: a fresh daemon on $SR_SOCK, given those
+# options too (--config FILE); its log in $SR_DIR.
 sr_daemon_start() {
 	[ -x "$SAFERRINGD" ] || { echo "$0: no $SAFERRINGD (make)" >&2; return 1; }
 	SR_DIR=$(mktemp -d /tmp/saferring-fio.XXXXXX)
 	SR_SOCK=$SR_DIR/sock
-	set --
 	# Started as root it becomes user saferringd (make users); where
 	# that user does not exist it can only stay root.
 	if [ "$(id -u)" = 0 ] && ! getent passwd saferringd >/dev/null; then
-		set -- --allow-root
+		set -- "$@" --allow-root
 	fi
 	if [ -n "${SAFERRING_SPIN_US:-}" ]; then
 		set -- "$@" --spin-us "$SAFERRING_SPIN_US"

@@ -308,7 +308,7 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 	echo "engine (\`--ioengine=external:libsaferring-fio.so\`, shared-memory"
 	echo "rings and the inline attempt: the defaults) through a private"
 	echo "saferringd per run$(for m in $MODES; do [ "$m" = v2 ] || printf ', `sr-%s`' "$m"; done)."
-	echo "The async engines batch: \`--iodepth_batch_submit=$BATCH"
+	echo "The async engines batch: \`--iodepth_batch_submit=$([ "$BATCH" = qd ] && echo QD || echo "$BATCH")"
 	echo "--iodepth_batch_complete_min=1 --iodepth_batch_complete_max=QD\`."
 	if [ "$WITH_BENCH" = 1 ]; then
 		echo "\`bench-raw\` and \`bench-sr-v2\` are saferring-bench's \`raw\`"

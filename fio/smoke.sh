@@ -5,7 +5,8 @@
 # fio and completes short jobs through a private saferringd: buffered
 # and O_DIRECT reads, writes checked by fio's verify with fsyncs among
 # them, fio's buffers both lent from the arena and pointed at slots
-# afterwards, and the refusals (trim, no daemon) failing cleanly.
+# afterwards, and the refusals (trim, no daemon, a policy smaller than
+# the job) failing cleanly.
 #
 # Exit 0 when every job did what it should, 1 otherwise, 77 (skipped)
 # when fio is not installed.  Must never leave its daemon or its test
@@ -129,6 +130,20 @@ expect_fail trim 95 - --rw=randtrim --bs=4k \
 	--iodepth=8 --number_ios=16
 expect_fail no-daemon - "cannot connect to saferringd" --rw=randread --bs=4k \
 	--iodepth=8 --runtime=1 --time_based --sr_socket="$SR_DIR/none"
+
+# A policy smaller than the job: init says what it needs, before any I/O.
+sr_daemon_stop
+printf '[default]\nops = nop read\nslots = 16\nslot_size = 64K\narena = 16M\nin_flight = 16\n' \
+	> "$OUT/small.conf"
+sr_daemon_start --config "$OUT/small.conf" || exit 1
+expect_fail too-deep - "this job needs iodepth=32 slots" --rw=randread \
+	--bs=4k --iodepth=32 --runtime=1 --time_based
+expect_fail too-large - "slots of 131072 bytes" --rw=randread --bs=128k \
+	--iodepth=8 --runtime=1 --time_based
+expect_fail no-write - "does not allow write" --rw=randwrite --bs=4k \
+	--iodepth=8 --number_ios=16
+expect_ok small-policy read --rw=randread --bs=4k --iodepth=16 --runtime=1 \
+	--time_based
 
 echo "check-fio: $pass passed, $fail failed"
 [ "$fail" = 0 ]
