@@ -333,7 +333,8 @@ $(FIO_SRC)/config-host.h:
 	@test -f $@ || { echo "$@ is missing: FIO_SRC must name a fio" \
 	  "source tree where ./configure ran" >&2; exit 1; }
 
-$(FIO_ENGINE): fio/saferring-fio.c fio/engine.map $(LIB_A) $(FIO_SRC)/config-host.h
+$(FIO_ENGINE): fio/saferring-fio.c fio/engine.map include/saferring.h $(LIB_A) \
+                $(FIO_SRC)/config-host.h
 	@mkdir -p $(dir $@)
 	$(CC) $(FIO_ENGINE_CPPFLAGS) \
 	  -DSR_FIO_BUILT_FOR="\"$$(sed -n 's/^DEF_VER=//p' $(FIO_SRC)/FIO-VERSION-GEN)\"" \

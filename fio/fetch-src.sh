@@ -38,6 +38,7 @@ SRC=$DIR/fio-$UPSTREAM
 if [ ! -f "$SRC/FIO-VERSION-GEN" ]; then
 	command -v dpkg-source >/dev/null 2>&1 ||
 		die "dpkg-source is missing (package dpkg-dev; make fio-engine installs it)"
+	# shellcheck disable=SC1091  # the system's
 	SUITE=${FIO_APT_SUITE:-$(. /etc/os-release && echo "${VERSION_CODENAME:-}")}
 	[ -n "$SUITE" ] || die "cannot tell the Debian suite; set FIO_APT_SUITE"
 	MIRROR=${FIO_APT_MIRROR:-http://deb.debian.org/debian}

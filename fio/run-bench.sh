@@ -58,6 +58,7 @@ MD=$OUT/fio.md
 J=$OUT/fio.jsonl
 HERE=$(dirname "$0")
 
+# shellcheck source=fio/daemon.sh
 . "$HERE/daemon.sh"
 
 die() {
@@ -77,7 +78,7 @@ fi
 RT_MS=$(awk -v s="$RT" 'BEGIN { printf "%d", s * 1000 }')
 RAMP_MS=$(awk -v s="$RAMP" 'BEGIN { printf "%d", s * 1000 }')
 [ "$RT_MS" -gt 0 ] || die "FIO_RUNTIME must be more than 0"
-SIZE_BYTES=$(echo "$SIZE" | tr 'a-z' 'A-Z' | numfmt --from=iec) ||
+SIZE_BYTES=$(echo "$SIZE" | tr '[:lower:]' '[:upper:]' | numfmt --from=iec) ||
 	die "FIO_SIZE: not a size: $SIZE"
 HZ=$(getconf CLK_TCK)
 
@@ -307,6 +308,7 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 	echo "one read at a time whatever the cell's QD), and \`sr-v2\` the saferring"
 	echo "engine (\`--ioengine=external:libsaferring-fio.so\`, shared-memory"
 	echo "rings and the inline attempt: the defaults) through a private"
+	# shellcheck disable=SC2016  # Markdown backquotes
 	echo "saferringd per run$(for m in $MODES; do [ "$m" = v2 ] || printf ', `sr-%s`' "$m"; done)."
 	echo "The async engines batch: \`--iodepth_batch_submit=$([ "$BATCH" = qd ] && echo QD || echo "$BATCH")"
 	echo "--iodepth_batch_complete_min=1 --iodepth_batch_complete_max=QD\`."

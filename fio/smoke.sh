@@ -14,6 +14,7 @@
 set -u
 
 FIO_ENGINE=${FIO_ENGINE:-build/lib/libsaferring-fio.so}
+# shellcheck source=fio/daemon.sh
 . "$(dirname "$0")/daemon.sh"
 
 if ! command -v fio >/dev/null 2>&1; then
@@ -73,6 +74,7 @@ expect_ok() {
 		return
 	fi
 	q='.jobs[0] | [.error, .read.io_bytes, .write.io_bytes] | @tsv'
+	# shellcheck disable=SC2046  # three numbers, split on purpose
 	set -- $(jq -r "$q" "$OUT/$name.json" 2>/dev/null)
 	if [ "${1:-x}" != 0 ]; then
 		bad "$name: job error ${1:-unknown}" "$name"
