@@ -315,6 +315,69 @@ check-valgrind: deps
 	@B=$(B) tests/scripts/valgrind-daemon.sh $(E2E_TESTS)
 # ---- end fuzz and valgrind ---------------------------------------------
 
+# ---- fio engine (owned by fio/) ---------------------------------------
+# make fio-engine: build/lib/libsaferring-fio.so, an external fio ioengine
+# (fio --ioengine=external:build/lib/libsaferring-fio.so ...).  Debian's
+# fio ships no headers, so it compiles against the source of the
+# installed fio version, which fio/fetch-src.sh fetches with a private apt
+# configuration into build/fio-src/ and configures (FIO_SRC=DIR: a
+# configured fio source tree instead).  It links libsaferring statically
+# and exports nothing but the engine.
+# make check-fio: the engine loads and completes short jobs (fio/smoke.sh);
+# not part of make check, which must not fetch sources from the archive.
+# make bench-fio: fio/run-bench.sh runs the 4k randread page-cache and
+# O_DIRECT cells at QD 1/32/128 and 128k seqread with fio's io_uring
+# (plain, and fixedbufs+registerfiles), libaio, psync and saferring
+# engines, and writes bench/results/fio.md (about 8 minutes; knobs such
+# as FIO_RUNTIME=1 FIO_REPS=1 in fio/README.md).
+FIO_PACKAGES   := fio jq dpkg-dev
+FIO_DEB_VER    := $(shell dpkg-query -W -f='$${Version}' fio 2>/dev/null)
+FIO_SRC        ?= $(B)/fio-src/fio-$(shell echo '$(FIO_DEB_VER)' | sed -e 's/^[0-9]*://' -e 's/-[^-]*$$//')
+FIO_ENGINE     := $(B)/lib/libsaferring-fio.so
+# fio's own CPPFLAGS (struct layouts and its dprint depend on them);
+# its headers are -isystem: our warnings are for our code.
+FIO_ENGINE_CPPFLAGS = -D_GNU_SOURCE -D_LARGEFILE_SOURCE -D_FILE_OFFSET_BITS=64 \
+                      -DFIO_INTERNAL -DFIO_INC_DEBUG \
+                      -include $(FIO_SRC)/config-host.h -isystem $(FIO_SRC) \
+                      -Iinclude
+
+.PHONY: fio-engine check-fio check-fio-run bench-fio bench-fio-run
+
+fio-engine: deps
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(FIO_PACKAGES)"
+	@$(MAKE) --no-print-directory $(FIO_ENGINE)
+
+check-fio: deps users
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(FIO_PACKAGES)"
+	@$(MAKE) --no-print-directory check-fio-run
+
+check-fio-run: $(SAFERRINGD) $(FIO_ENGINE)
+	@SAFERRINGD=$(SAFERRINGD) FIO_ENGINE=$(FIO_ENGINE) fio/smoke.sh
+
+bench-fio: deps users
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(FIO_PACKAGES)"
+	@$(MAKE) --no-print-directory bench-fio-run
+
+bench-fio-run: $(SAFERRINGD) $(FIO_ENGINE) $(BENCH)
+	@B=$(B) SAFERRINGD=$(SAFERRINGD) FIO_ENGINE=$(FIO_ENGINE) BENCH=$(BENCH) \
+	  fio/run-bench.sh
+
+$(FIO_SRC)/config-host.h:
+	@mkdir -p $(B)/fio-src
+	fio/fetch-src.sh $(B)/fio-src >/dev/null
+	@test -f $@ || { echo "$@ is missing: FIO_SRC must name a fio" \
+	  "source tree where ./configure ran" >&2; exit 1; }
+
+$(FIO_ENGINE): fio/saferring-fio.c fio/engine.map include/saferring.h $(LIB_A) \
+                $(FIO_SRC)/config-host.h
+	@mkdir -p $(dir $@)
+	$(CC) $(FIO_ENGINE_CPPFLAGS) \
+	  -DSR_FIO_BUILT_FOR="\"$$(sed -n 's/^DEF_VER=//p' $(FIO_SRC)/FIO-VERSION-GEN)\"" \
+	  $(ALL_CFLAGS) $(LDFLAGS) -shared -o $@ fio/saferring-fio.c \
+	  -Wl,--version-script=fio/engine.map -Wl,--exclude-libs,ALL \
+	  -Wl,--as-needed $(LIB_A) $(CLIENT_LIBS)
+# ---- end fio engine ----------------------------------------------------
+
 clean:
 	rm -rf build build-asan build-fuzz
 
