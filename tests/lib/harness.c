@@ -927,6 +927,12 @@ static int rc_recv_fds(struct rc *c, int timeout_ms, Saferring__Reply **out,
 	*nfds = 0;
 	for (;;) {
 		r = wire_recv(c->sock, c->rx, WIRE_MAX_DATAGRAM, &m);
+		/* The daemon closed with requests of ours still unread: the
+		 * kernel says so once (ECONNRESET), ahead of the replies it
+		 * sent before, which are still queued for us.  Read those,
+		 * then the end of file. */
+		if (r == -ECONNRESET)
+			continue;
 		if (r != -EAGAIN && r != -EINTR)
 			break;
 		struct pollfd pfd = { .fd = c->sock, .events = POLLIN };
@@ -935,7 +941,7 @@ static int rc_recv_fds(struct rc *c, int timeout_ms, Saferring__Reply **out,
 			return -ETIMEDOUT;
 		poll(&pfd, 1, left);
 	}
-	if (r == 0 || r == -ECONNRESET) {
+	if (r == 0) {
 		c->eof = true;
 		return 0;
 	}
