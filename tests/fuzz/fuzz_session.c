@@ -484,7 +484,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 6:
 			send_datagram(&c, big, sizeof(big), 0);
 			break;
-		case 7:
+		default: /* 7 */
 			c.hung_up = true;
 			break;
 		}
