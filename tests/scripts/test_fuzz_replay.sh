@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 #
 # test_fuzz_replay.sh - part of make check: every libFuzzer harness
-# (fuzz_request, fuzz_session, fuzz_batch) run over its
+# (fuzz_request, fuzz_session, fuzz_batch, fuzz_rings) run over its
 # committed corpus in tests/fuzz/corpus/<harness>/, built without
 # libFuzzer by the ordinary compiler with the build's flags
 # ($B/replay/<harness>, tests/fuzz/replay_main.c): make check replays
@@ -16,7 +16,7 @@ set -u
 B=${B:-build}
 corpus=$(dirname "$0")/../fuzz/corpus
 pass=0 fail=0 inputs=0
-for name in fuzz_request fuzz_session fuzz_batch; do
+for name in fuzz_request fuzz_session fuzz_batch fuzz_rings; do
 	bin=$B/replay/$name
 	dir=$corpus/$name
 	if [ ! -x "$bin" ]; then
@@ -49,4 +49,4 @@ for name in fuzz_request fuzz_session fuzz_batch; do
 	fi
 done
 echo "fuzz replay: $inputs inputs of $pass harnesses replayed, $fail failed"
-[ "$fail" -eq 0 ] && [ "$pass" -eq 3 ]
+[ "$fail" -eq 0 ] && [ "$pass" -eq 4 ]
