@@ -442,7 +442,7 @@ static void test_hostile_headers(void **state)
 	for (int k = 0; k < H_COUNT; k++) {
 		/* cap below max_record, to see both bounds. */
 		struct pair t;
-		uint32_t kind, len, tail, pos, off;
+		uint32_t kind, len, tail = 0, pos, off;
 
 		pair_init(&t, 4096, 1024, 512, at_end);
 		/* Near the end: the valid record ends 240 bytes before it
