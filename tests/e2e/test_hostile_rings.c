@@ -1092,6 +1092,20 @@ static void test_refusals_unread(void **state)
 	rc_ring_publish(c);
 	rc_ring_bell(c);
 	settled_sq_head(c, 200);
+	/* Stopped at a refusal the socket had no room for (the rest
+	 * waits), and asleep meanwhile, not polling the ring. */
+	{
+		long hz = sysconf(_SC_CLK_TCK);
+		unsigned long t0 = cpu_ticks(lenient.pid), t1;
+
+		assert_true(sq_head(c) != c->ring.sq_pos);
+		hd_sleep_ms(300);
+		t1 = cpu_ticks(lenient.pid);
+		if ((t1 - t0) * 1000 / (unsigned long)hz > 90)
+			fail_msg("a daemon waiting for its client to read used %lu "
+				 "ms of CPU in 300 ms",
+				 (t1 - t0) * 1000 / (unsigned long)hz);
+	}
 	/* Every one of them is answered, in its turn, once read. */
 	deadline = hd_now_ns() + HD_TIMEOUT_MS * 1000000ULL;
 	while (got < n) {
