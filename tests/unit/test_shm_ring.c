@@ -284,12 +284,12 @@ static void test_full_ring(void **state)
 	(void)state;
 	pair_init(&t, 4096, 1024, 1024, true);
 	while (shm_ring_room(&t.prod, 0)) {
-		assert_int_equal(shm_ring_put(&t.prod, 9, NULL, 0), 0);
+		assert_int_equal(shm_ring_put(&t.prod, 9, t.buf, 0), 0);
 		n++;
 	}
 	assert_int_equal(n, 4096 / 8);
 	assert_int_equal(t.prod.pos, 4096);
-	assert_int_equal(shm_ring_put(&t.prod, 9, NULL, 0), -EAGAIN);
+	assert_int_equal(shm_ring_put(&t.prod, 9, t.buf, 0), -EAGAIN);
 	assert_int_equal(shm_ring_put(&t.prod, 9, "x", 1), -EAGAIN);
 	assert_int_equal(t.prod.pos, 4096);
 	/* Over max_record: never, whatever the room. */
@@ -306,8 +306,8 @@ static void test_full_ring(void **state)
 	shm_ring_release(&t.cons);
 	assert_true(shm_ring_room(&t.prod, 0));
 	assert_false(shm_ring_room(&t.prod, 1));
-	assert_int_equal(shm_ring_put(&t.prod, 9, NULL, 0), 0);
-	assert_int_equal(shm_ring_put(&t.prod, 9, NULL, 0), -EAGAIN);
+	assert_int_equal(shm_ring_put(&t.prod, 9, t.buf, 0), 0);
+	assert_int_equal(shm_ring_put(&t.prod, 9, t.buf, 0), -EAGAIN);
 	pair_free(&t);
 
 	/* An empty ring still refuses over max_record. */
@@ -348,7 +348,7 @@ static void test_hostile_head(void **state)
 		memcpy(snap, t.data, 4096);
 		assert_false(shm_ring_room(&t.prod, 0));
 		assert_int_equal(shm_ring_put(&t.prod, 1, t.buf, 8), -EAGAIN);
-		assert_int_equal(shm_ring_put(&t.prod, 1, NULL, 0), -EAGAIN);
+		assert_int_equal(shm_ring_put(&t.prod, 1, t.buf, 0), -EAGAIN);
 		assert_int_equal(t.prod.pos, pos);
 		assert_memory_equal(snap, t.data, 4096);
 	}
