@@ -274,8 +274,16 @@ FUZZ_SESSION_SRC  := tests/fuzz/fuzz_session.c tests/fuzz/fake_ring.c \
                      daemon/arena.c daemon/policy.c \
                      $(FUZZ_PURE_SRC)
 FUZZ_BATCH_SRC    := tests/fuzz/fuzz_batch.c daemon/request.c
-FUZZERS           := $(B)/fuzz/fuzz_request $(B)/fuzz/fuzz_session \
-                     $(B)/fuzz/fuzz_batch
+FUZZ_RINGS_SRC    := tests/fuzz/fuzz_rings.c $(filter-out tests/fuzz/fuzz_session.c,$(FUZZ_SESSION_SRC))
+FUZZ_NAMES        := fuzz_request fuzz_session fuzz_batch fuzz_rings
+FUZZERS           := $(addprefix $(B)/fuzz/,$(FUZZ_NAMES))
+# The same harnesses with tests/fuzz/replay_main.c instead of libFuzzer,
+# built by the ordinary compiler with the build's flags: make check
+# replays every committed corpus through them (tests/scripts/
+# test_fuzz_replay.sh), under ASan and UBSan in check-asan.
+REPLAYS           := $(addprefix $(B)/replay/,$(FUZZ_NAMES))
+
+all: $(REPLAYS)
 
 .PHONY: fuzz fuzz-build fuzz-run fuzz-corpus check-valgrind
 
@@ -301,9 +309,37 @@ $(B)/fuzz/fuzz_batch: $(call obj,$(FUZZ_BATCH_SRC)) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ -lprotobuf-c
 
-fuzz-corpus: $(B)/fuzz/gen_corpus
-	rm -rf tests/fuzz/corpus
+$(B)/fuzz/fuzz_rings: $(call obj,$(FUZZ_RINGS_SRC)) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ -lprotobuf-c
+
+REPLAY_MAIN := $(call obj,tests/fuzz/replay_main.c)
+
+$(B)/replay/fuzz_request: $(call obj,$(FUZZ_REQUEST_SRC)) $(REPLAY_MAIN) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lprotobuf-c
+
+$(B)/replay/fuzz_session: $(call obj,$(FUZZ_SESSION_SRC)) $(REPLAY_MAIN) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lprotobuf-c
+
+$(B)/replay/fuzz_batch: $(call obj,$(FUZZ_BATCH_SRC)) $(REPLAY_MAIN) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lprotobuf-c
+
+$(B)/replay/fuzz_rings: $(call obj,$(FUZZ_RINGS_SRC)) $(REPLAY_MAIN) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lprotobuf-c
+
+# Every harness's seeds: gen_corpus writes fuzz_request's and
+# fuzz_session's, fuzz_batch and fuzz_rings write their own (through
+# their replay builds, no clang needed).  Only these four folders are
+# replaced.
+fuzz-corpus: $(B)/fuzz/gen_corpus $(B)/replay/fuzz_batch $(B)/replay/fuzz_rings
+	rm -rf $(addprefix tests/fuzz/corpus/,$(FUZZ_NAMES))
 	$(B)/fuzz/gen_corpus tests/fuzz/corpus
+	FUZZ_BATCH_SEEDS=tests/fuzz/corpus/fuzz_batch $(B)/replay/fuzz_batch
+	FUZZ_RINGS_SEEDS=tests/fuzz/corpus/fuzz_rings $(B)/replay/fuzz_rings
 
 $(B)/fuzz/gen_corpus: $(call obj,tests/fuzz/gen_corpus.c $(PROTO_C))
 	@mkdir -p $(dir $@)

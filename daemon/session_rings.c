@@ -210,6 +210,21 @@ static void rings_corrupt(struct session *s, const char *why)
 	session_close(s, why);
 }
 
+/*
+ * Whether records may be taken now.  Not while a reply waits in the
+ * stash: a refused record is answered on the socket, and a second reply
+ * that does not fit would have nowhere to go (session_send keeps one);
+ * session_on_writable() takes up again once it has gone.  Not once the
+ * session has earned its end (max_errors).  Not without room for a whole
+ * batch of completions.
+ */
+static bool rings_can_take(const struct session *s)
+{
+	return s->rings.on && s->phase == PHASE_READY && s->sock >= 0 &&
+	       !s->stash_len && !s->end_after_flush && !s->shutting_down &&
+	       session_room_for_batch(s);
+}
+
 bool session_rings_take(struct session *s)
 {
 	struct session_rings *r = &s->rings;
@@ -217,12 +232,11 @@ bool session_rings_take(struct session *s)
 	bool took = false;
 	uint32_t tail;
 
-	if (!r->on || s->phase != PHASE_READY || s->sock < 0 ||
-	    s->end_after_flush || s->shutting_down)
+	if (!rings_can_take(s))
 		return false;
 	/* Once per pass: the client may move it while we read. */
 	tail = shm_ring_tail(&r->sq);
-	while (s->phase == PHASE_READY && session_room_for_batch(s)) {
+	while (rings_can_take(s)) {
 		uint32_t kind, len;
 		size_t n;
 		int rc = shm_ring_get(&r->sq, tail, r->rec, RINGS_MAX_RECORD,
@@ -329,7 +343,7 @@ bool session_rings_idle(struct session *s)
 	 * room): flag, fence, then look once more at what could need us. */
 	sr_ring_store(&r->ctl->sq_flags, flags);
 	sr_ring_fence();
-	if ((shm_ring_pending(&r->sq) && session_room_for_batch(s)) ||
+	if ((shm_ring_pending(&r->sq) && rings_can_take(s)) ||
 	    (s->out_count && shm_ring_room(&r->cq, RINGS_MAX_RECORD)) ||
 	    ring_driver_ready(&s->ring)) {
 		sr_ring_store(&r->ctl->sq_flags, 0);

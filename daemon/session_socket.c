@@ -422,4 +422,8 @@ void session_on_writable(struct session *s)
 	session_socket_flush(s);
 	session_try_end(s);
 	session_finish_shutdown(s);
+	/* v2: the ring stopped at a refusal that had to wait for the socket
+	 * (session_rings_take); go on with what it still holds. */
+	if (s->rings.on && !s->stash_len)
+		session_rings_take(s);
 }

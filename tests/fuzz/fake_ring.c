@@ -692,6 +692,21 @@ unsigned ring_driver_reap(struct ring_driver *rd, ring_cqe_fn fn, void *arg)
 	return n;
 }
 
+bool ring_driver_ready(const struct ring_driver *rd)
+{
+	if (!rd->live)
+		return false; /* as daemon/ring.c */
+	check_owner(rd);
+	/* What the next reap would hand over: completions already there,
+	 * or started fast operations, which finish at the reap. */
+	if (fk->cq_len)
+		return true;
+	for (unsigned i = 0; i < fk->nkops; i++)
+		if (fk->kops[i].running && !is_slow(&fk->kops[i].op))
+			return true;
+	return false;
+}
+
 int ring_driver_probe(void)
 {
 	return 0;

@@ -25,9 +25,8 @@
  * Seeds: `FUZZ_BATCH_SEEDS=DIR build-fuzz/fuzz/fuzz_batch` writes the
  * seed corpus (every opcode's shape, typical READ batches, completions of
  * every kind, a few refusals) into DIR and exits; the committed
- * tests/fuzz/corpus/fuzz_batch/ is its output.  (`make fuzz-corpus`
- * rewrites tests/fuzz/corpus/ from gen_corpus alone: run this again
- * after it.)
+ * tests/fuzz/corpus/fuzz_batch/ is its output (`make fuzz-corpus`
+ * runs this too).
  *
  * Must never weaken a check to make a crash go away: a crash here is a
  * finding, reproduced with `build-fuzz/fuzz/fuzz_batch CRASHFILE`.

@@ -159,7 +159,7 @@ static void build_state(struct state *st, struct input *in)
 				fd_registry_close(&st->fds, k, e->generation);
 			break;
 		}
-		case 11: {
+		default: { /* 11 */
 			uint32_t k = idx % (2 * quota);
 			const struct fd_entry *e = &st->fds.entries[k];
 

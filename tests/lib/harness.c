@@ -789,6 +789,7 @@ struct rc *rc_connect(const char *path)
 	assert_non_null(c->rx);
 	assert_non_null(c->unpack_buf);
 	wire_arena_init(&c->unpack, c->unpack_buf, RC_UNPACK_BYTES);
+	c->ring.memfd = c->ring.sq_efd = c->ring.cq_efd = -1;
 	c->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	assert_true(c->sock >= 0);
 	assert_true(strlen(path) < sizeof(sa.sun_path));
@@ -804,6 +805,20 @@ void rc_close(struct rc *c)
 {
 	if (!c)
 		return;
+	if (c->ring.map) {
+		/* The arena is the start of this mapping. */
+		munmap(c->ring.map, c->ring.map_size);
+		c->arena = NULL;
+	}
+	if (c->ring.memfd >= 0)
+		close(c->ring.memfd);
+	if (c->ring.sq_efd >= 0)
+		close(c->ring.sq_efd);
+	if (c->ring.cq_efd >= 0)
+		close(c->ring.cq_efd);
+	free(c->ring.enc);
+	free(c->ring.rec);
+	free(c->ring.comps);
 	if (c->arena)
 		munmap(c->arena, c->arena_size);
 	if (c->sock >= 0)
@@ -901,16 +916,23 @@ static void check_completion(const Saferring__Completion *cc)
 			 (unsigned long long)cc->tag);
 }
 
-int rc_recv(struct rc *c, int timeout_ms, Saferring__Reply **out, int *fd)
+/* rc_recv with up to @max_fds descriptors accepted (to @fds, *nfds). */
+static int rc_recv_fds(struct rc *c, int timeout_ms, Saferring__Reply **out,
+		       int *fds, unsigned max_fds, unsigned *nfds)
 {
 	uint64_t deadline = hd_now_ns() + (uint64_t)timeout_ms * 1000000ULL;
 	struct wire_msg m;
 	int r;
 
-	if (fd)
-		*fd = -1;
+	*nfds = 0;
 	for (;;) {
 		r = wire_recv(c->sock, c->rx, WIRE_MAX_DATAGRAM, &m);
+		/* The daemon closed with requests of ours still unread: the
+		 * kernel says so once (ECONNRESET), ahead of the replies it
+		 * sent before, which are still queued for us.  Read those,
+		 * then the end of file. */
+		if (r == -ECONNRESET)
+			continue;
 		if (r != -EAGAIN && r != -EINTR)
 			break;
 		struct pollfd pfd = { .fd = c->sock, .events = POLLIN };
@@ -919,7 +941,7 @@ int rc_recv(struct rc *c, int timeout_ms, Saferring__Reply **out, int *fd)
 			return -ETIMEDOUT;
 		poll(&pfd, 1, left);
 	}
-	if (r == 0 || r == -ECONNRESET) {
+	if (r == 0) {
 		c->eof = true;
 		return 0;
 	}
@@ -929,7 +951,7 @@ int rc_recv(struct rc *c, int timeout_ms, Saferring__Reply **out, int *fd)
 		wire_msg_close_fds(&m);
 		fail_msg("daemon sent a datagram over %d bytes", WIRE_MAX_DATAGRAM);
 	}
-	if (m.nfds > (fd ? 1U : 0U)) {
+	if (m.nfds > max_fds || m.fds_truncated) {
 		wire_msg_close_fds(&m);
 		fail_msg("daemon sent %u unexpected descriptor(s)", m.nfds);
 	}
@@ -940,8 +962,9 @@ int rc_recv(struct rc *c, int timeout_ms, Saferring__Reply **out, int *fd)
 		fail_msg("daemon sent a reply that does not decode (%zu bytes)",
 			 m.len);
 	}
-	if (fd && m.nfds)
-		*fd = m.fds[0];
+	for (unsigned i = 0; i < m.nfds; i++)
+		fds[i] = m.fds[i];
+	*nfds = m.nfds;
 	if ((*out)->body_case == SAFERRING__REPLY__BODY_COMPLETIONS) {
 		const Saferring__Completions *cs = (*out)->completions;
 
@@ -951,6 +974,17 @@ int rc_recv(struct rc *c, int timeout_ms, Saferring__Reply **out, int *fd)
 			check_completion(cs->completions[i]);
 	}
 	return 1;
+}
+
+int rc_recv(struct rc *c, int timeout_ms, Saferring__Reply **out, int *fd)
+{
+	unsigned n;
+	int got[1];
+	int r = rc_recv_fds(c, timeout_ms, out, got, fd ? 1 : 0, &n);
+
+	if (fd)
+		*fd = r == 1 && n ? got[0] : -1;
+	return r;
 }
 
 static void stash_completions(struct rc *c, const Saferring__Completions *cs)
@@ -1002,6 +1036,30 @@ const char *rc_body_name(const Saferring__Reply *r)
 	case _SAFERRING__REPLY__BODY__CASE_IS_INT_SIZE:
 	default:
 		return "(no body)";
+	}
+}
+
+/* rc_recv_control with up to @max_fds descriptors accepted. */
+static Saferring__Reply *rc_recv_control_fds(struct rc *c, int *fds,
+					     unsigned max_fds, unsigned *nfds)
+{
+	uint64_t deadline = hd_now_ns() + HD_TIMEOUT_MS * 1000000ULL;
+	Saferring__Reply *r;
+
+	for (;;) {
+		int n = rc_recv_fds(c, ms_left(deadline), &r, fds, max_fds, nfds);
+
+		if (n == 0)
+			fail_msg("daemon closed the connection instead of replying");
+		if (n == -ETIMEDOUT)
+			fail_msg("no reply within %d ms", HD_TIMEOUT_MS);
+		if (n < 0)
+			fail_msg("receive: %s", strerror(-n));
+		if (r->body_case != SAFERRING__REPLY__BODY_COMPLETIONS)
+			return r;
+		if (*nfds)
+			fail_msg("Completions carried %u descriptor(s)", *nfds);
+		stash_completions(c, r->completions);
 	}
 }
 
@@ -1138,11 +1196,49 @@ const struct rc_cqe *rc_find_cqe(const struct rc_cqe *v, size_t n,
 	return NULL;
 }
 
+/* The limits a Welcome grants, checked and kept. */
+static void take_welcome(struct rc *c, const Saferring__Welcome *w)
+{
+	assert_int_equal(w->version, SR_PROTOCOL_VERSION);
+	assert_true(w->slot_count > 0 && w->slot_size > 0);
+	assert_int_equal(w->slot_size % 4096, 0);
+	assert_true(w->slot_generation != 0);
+	c->session_id = w->session_id;
+	c->slot_count = w->slot_count;
+	c->slot_size = w->slot_size;
+	c->slot_generation = w->slot_generation;
+	c->max_fds = w->max_fds;
+	c->max_in_flight = w->max_in_flight;
+	c->max_batch = w->max_batch;
+	c->allowed_ops = w->has_allowed_ops ? w->allowed_ops : 0;
+	c->max_errors = w->has_max_errors ? w->max_errors : 0;
+	c->has_max_file_size = w->has_max_file_size;
+	c->max_file_size = w->max_file_size;
+	c->arena_size = (size_t)w->slot_count * w->slot_size;
+	c->gen = calloc(c->slot_count, sizeof(*c->gen));
+	assert_non_null(c->gen);
+	for (uint32_t i = 0; i < c->slot_count; i++)
+		c->gen[i] = c->slot_generation;
+}
+
+/* Sealed: the client can neither shrink the memfd under the daemon nor
+ * grow it. */
+static void assert_sealed(int memfd, size_t size)
+{
+	int seals = fcntl(memfd, F_GET_SEALS);
+
+	assert_true(seals >= 0);
+	if ((seals & (F_SEAL_SHRINK | F_SEAL_GROW)) !=
+	    (F_SEAL_SHRINK | F_SEAL_GROW))
+		fail_msg("arena memfd seals 0x%x lack SHRINK|GROW", seals);
+	assert_int_equal(ftruncate(memfd, 0), -1);
+	assert_int_equal(ftruncate(memfd, (off_t)size * 2), -1);
+}
+
 int rc_hello_memfd(struct rc *c, uint32_t slot_count, uint32_t slot_size)
 {
 	Saferring__Request req = SAFERRING__REQUEST__INIT;
 	Saferring__Hello hello = SAFERRING__HELLO__INIT;
-	const Saferring__Welcome *w;
 	Saferring__Reply *r;
 	struct stat st;
 	int memfd = -1;
@@ -1165,44 +1261,15 @@ int rc_hello_memfd(struct rc *c, uint32_t slot_count, uint32_t slot_size)
 	assert_true(r->has_seq);
 	assert_int_equal(r->seq, req.seq);
 	assert_true(memfd >= 0);
-	w = r->welcome;
-	assert_int_equal(w->version, SR_PROTOCOL_VERSION);
-	assert_true(w->slot_count > 0 && w->slot_size > 0);
-	assert_int_equal(w->slot_size % 4096, 0);
-	assert_true(w->slot_generation != 0);
-	c->session_id = w->session_id;
-	c->slot_count = w->slot_count;
-	c->slot_size = w->slot_size;
-	c->slot_generation = w->slot_generation;
-	c->max_fds = w->max_fds;
-	c->max_in_flight = w->max_in_flight;
-	c->max_batch = w->max_batch;
-	c->allowed_ops = w->has_allowed_ops ? w->allowed_ops : 0;
-	c->max_errors = w->has_max_errors ? w->max_errors : 0;
-	c->has_max_file_size = w->has_max_file_size;
-	c->max_file_size = w->max_file_size;
-	c->arena_size = (size_t)w->slot_count * w->slot_size;
+	/* A v1 session: no rings, one descriptor. */
+	assert_null(r->welcome->rings);
+	take_welcome(c, r->welcome);
 	assert_int_equal(fstat(memfd, &st), 0);
 	assert_int_equal((uint64_t)st.st_size, c->arena_size);
-	/* Sealed: the client can neither shrink the arena under the daemon
-	 * nor grow it. */
-	{
-		int seals = fcntl(memfd, F_GET_SEALS);
-
-		assert_true(seals >= 0);
-		if ((seals & (F_SEAL_SHRINK | F_SEAL_GROW)) !=
-		    (F_SEAL_SHRINK | F_SEAL_GROW))
-			fail_msg("arena memfd seals 0x%x lack SHRINK|GROW", seals);
-		assert_int_equal(ftruncate(memfd, 0), -1);
-		assert_int_equal(ftruncate(memfd, (off_t)c->arena_size * 2), -1);
-	}
+	assert_sealed(memfd, c->arena_size);
 	c->arena = mmap(NULL, c->arena_size, PROT_READ | PROT_WRITE, MAP_SHARED,
 			memfd, 0);
 	assert_true(c->arena != MAP_FAILED);
-	c->gen = calloc(c->slot_count, sizeof(*c->gen));
-	assert_non_null(c->gen);
-	for (uint32_t i = 0; i < c->slot_count; i++)
-		c->gen[i] = c->slot_generation;
 	c->welcomed = true;
 	return memfd;
 }
@@ -1371,4 +1438,432 @@ uint32_t rc_unregister(struct rc *c, struct rc_handle h)
 	assert_non_null(r->fd_unregistered->handle);
 	assert_int_equal(r->fd_unregistered->handle->index, h.index);
 	return SR_STATUS_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Raw ring client (protocol v2). */
+
+static bool is_pow2(uint64_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+/* What /proc says descriptor @fd is: an eventfd, for a doorbell. */
+static bool is_eventfd(int fd)
+{
+	char path[64], link[128];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return false;
+	link[n] = '\0';
+	return strcmp(link, "anon_inode:[eventfd]") == 0;
+}
+
+void rc_hello_rings(struct rc *c, uint32_t slot_count, uint32_t slot_size)
+{
+	Saferring__Request req = SAFERRING__REQUEST__INIT;
+	Saferring__Hello hello = SAFERRING__HELLO__INIT;
+	const Saferring__RingLayout *l;
+	struct rc_rings *g = &c->ring;
+	static const unsigned char zero[sizeof(struct sr_ring_ctl)];
+	Saferring__Reply *r;
+	unsigned nfds = 0;
+	int fds[3];
+	struct stat st;
+
+	hello.version = SR_PROTOCOL_VERSION;
+	hello.has_slot_count = slot_count != 0;
+	hello.slot_count = slot_count;
+	hello.has_slot_size = slot_size != 0;
+	hello.slot_size = slot_size;
+	hello.has_rings = true;
+	hello.rings = true;
+	req.has_seq = true;
+	req.seq = rc_next_seq(c);
+	req.body_case = SAFERRING__REQUEST__BODY_HELLO;
+	req.hello = &hello;
+	assert_int_equal(rc_send_request(c, &req, NULL, 0), 0);
+	r = rc_recv_control_fds(c, fds, 3, &nfds);
+	if (r->body_case != SAFERRING__REPLY__BODY_WELCOME)
+		fail_msg("Hello{rings} answered with %s (%s)", rc_body_name(r),
+			 r->body_case == SAFERRING__REPLY__BODY_ERROR ?
+			 sr_strstatus(r->error->status) : "-");
+	assert_true(r->has_seq);
+	assert_int_equal(r->seq, req.seq);
+	if (!r->welcome->rings)
+		fail_msg("Welcome without rings: protocol v2 not granted");
+	if (nfds != 3)
+		fail_msg("a Welcome with rings carried %u descriptors, not 3",
+			 nfds);
+	g->memfd = fds[0];
+	g->sq_efd = fds[1];
+	g->cq_efd = fds[2];
+	assert_true(is_eventfd(g->sq_efd));
+	assert_true(is_eventfd(g->cq_efd));
+	take_welcome(c, r->welcome);
+
+	l = r->welcome->rings;
+	if (l->offset % 4096 || l->offset < c->arena_size ||
+	    !is_pow2(l->sq_bytes) || !is_pow2(l->cq_bytes) ||
+	    l->sq_bytes < SR_RING_ALIGN || l->cq_bytes < SR_RING_ALIGN ||
+	    !l->max_record || l->max_record > WIRE_MAX_DATAGRAM)
+		fail_msg("ring layout offset %llu sq %u cq %u max_record %u breaks "
+			 "PROTOCOL.md", (unsigned long long)l->offset,
+			 l->sq_bytes, l->cq_bytes, l->max_record);
+	g->offset = l->offset;
+	g->sq_bytes = l->sq_bytes;
+	g->cq_bytes = l->cq_bytes;
+	g->max_record = l->max_record;
+	g->map_size = (size_t)(l->offset +
+			       sr_ring_area_bytes(l->sq_bytes, l->cq_bytes));
+	assert_int_equal(fstat(g->memfd, &st), 0);
+	assert_int_equal((uint64_t)st.st_size, g->map_size);
+	assert_sealed(g->memfd, g->map_size);
+	g->map = mmap(NULL, g->map_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		      g->memfd, 0);
+	assert_true(g->map != MAP_FAILED);
+	g->ctl = (struct sr_ring_ctl *)(g->map + g->offset);
+	g->sq = g->map + g->offset + sizeof(struct sr_ring_ctl);
+	g->cq = g->sq + g->sq_bytes;
+	/* Both rings start at 0, every unused byte of the block is 0; the
+	 * daemon may already sleep (sq_flags), on nothing else. */
+	{
+		struct sr_ring_ctl ctl;
+
+		memcpy(&ctl, g->ctl, sizeof(ctl));
+		if (ctl.sq_flags & ~(SR_RING_SQ_NEED_WAKEUP | SR_RING_SQ_CQ_WAIT))
+			fail_msg("sq_flags 0x%x at Welcome", ctl.sq_flags);
+		ctl.sq_flags = 0;
+		if (memcmp(&ctl, zero, sizeof(zero)))
+			fail_msg("ring control block not zeroed at Welcome");
+	}
+	g->enc = calloc(1, sizeof(*g->enc));
+	g->rec = malloc(g->max_record);
+	g->comps = calloc(BATCH_MAX_OPS, sizeof(*g->comps));
+	assert_true(g->enc && g->rec && g->comps);
+	g->on = true;
+	c->arena = g->map;
+	c->welcomed = true;
+}
+
+struct rc *rc_open_rings(const char *path, uint32_t slot_count,
+			 uint32_t slot_size)
+{
+	struct rc *c = rc_connect(path);
+
+	rc_hello_rings(c, slot_count, slot_size);
+	return c;
+}
+
+void rc_ring_write(struct rc *c, uint32_t pos, const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+	uint32_t mask = c->ring.sq_bytes - 1;
+
+	assert_true(c->ring.on && len <= c->ring.sq_bytes);
+	while (len) {
+		uint32_t off = pos & mask;
+		size_t n = c->ring.sq_bytes - off;
+
+		if (n > len)
+			n = len;
+		memcpy(c->ring.sq + off, p, n);
+		p += n;
+		pos += (uint32_t)n;
+		len -= n;
+	}
+}
+
+/* Bytes a record of @len takes at sq_pos, a PAD before it included. */
+static uint32_t ring_need(const struct rc *c, uint32_t len)
+{
+	uint32_t need = sr_ring_rec_bytes(len);
+	uint32_t contig = c->ring.sq_bytes -
+			  (c->ring.sq_pos & (c->ring.sq_bytes - 1));
+
+	return need > contig ? contig + need : need;
+}
+
+bool rc_ring_room(struct rc *c, uint32_t len)
+{
+	uint32_t head = sr_ring_load_acquire(&c->ring.ctl->sq_head);
+	uint32_t used = c->ring.sq_pos - head;
+
+	if (len > c->ring.max_record || used > c->ring.sq_bytes)
+		return false;
+	return ring_need(c, len) <= c->ring.sq_bytes - used;
+}
+
+uint32_t rc_ring_put(struct rc *c, uint32_t kind, const void *payload,
+		     uint32_t len)
+{
+	static const unsigned char zeros[SR_RING_ALIGN];
+	struct rc_rings *g = &c->ring;
+	uint32_t need = sr_ring_rec_bytes(len);
+	uint32_t contig = g->sq_bytes - (g->sq_pos & (g->sq_bytes - 1));
+	struct sr_ring_rec hdr;
+	uint32_t start;
+
+	if (!rc_ring_room(c, len))
+		fail_msg("no room for a record of %u bytes in the submission "
+			 "ring (tail %u, daemon's head %u)", len, g->sq_pos,
+			 sr_ring_load_acquire(&g->ctl->sq_head));
+	if (need > contig) {
+		hdr = (struct sr_ring_rec){ .len = contig - SR_RING_HDR,
+					     .kind = SR_RING_REC_PAD };
+		rc_ring_write(c, g->sq_pos, &hdr, sizeof(hdr));
+		g->sq_pos += contig;
+	}
+	start = g->sq_pos;
+	hdr = (struct sr_ring_rec){ .len = len, .kind = kind };
+	rc_ring_write(c, start, &hdr, sizeof(hdr));
+	if (len)
+		rc_ring_write(c, start + SR_RING_HDR, payload, len);
+	rc_ring_write(c, start + SR_RING_HDR + len, zeros,
+		      need - SR_RING_HDR - len);
+	g->sq_pos += need;
+	return start;
+}
+
+void rc_ring_put_raw(struct rc *c, uint32_t len, uint32_t kind,
+		     const void *payload, uint32_t payload_len,
+		     uint32_t advance)
+{
+	struct sr_ring_rec hdr = { .len = len, .kind = kind };
+
+	rc_ring_write(c, c->ring.sq_pos, &hdr, sizeof(hdr));
+	if (payload_len)
+		rc_ring_write(c, c->ring.sq_pos + SR_RING_HDR, payload,
+			      payload_len);
+	c->ring.sq_pos += advance;
+}
+
+void rc_ring_bell(struct rc *c)
+{
+	uint64_t one = 1;
+
+	if (write(c->ring.sq_efd, &one, sizeof(one)) != sizeof(one) &&
+	    errno != EAGAIN)
+		fail_msg("ringing the daemon's doorbell: %s", strerror(errno));
+}
+
+void rc_ring_publish_quiet(struct rc *c)
+{
+	sr_ring_store_release(&c->ring.ctl->sq_tail, c->ring.sq_pos);
+}
+
+void rc_ring_publish(struct rc *c)
+{
+	rc_ring_publish_quiet(c);
+	/* Dekker with the daemon's going to sleep (PROTOCOL.md). */
+	sr_ring_fence();
+	if (sr_ring_load(&c->ring.ctl->sq_flags) & SR_RING_SQ_NEED_WAKEUP)
+		rc_ring_bell(c);
+}
+
+void rc_ring_set_tail(struct rc *c, uint32_t tail)
+{
+	sr_ring_store_release(&c->ring.ctl->sq_tail, tail);
+}
+
+void rc_ring_submit(struct rc *c, const struct op_request *ops, size_t n)
+{
+	size_t len;
+	int r = batch_encode_ops(c->ring.enc, ops, n, c->ring.rec,
+				 c->ring.max_record, &len);
+
+	if (r)
+		fail_msg("encoding %zu operations: %s", n, strerror(-r));
+	rc_ring_put(c, SR_RING_REC_OPS, c->ring.rec, (uint32_t)len);
+	rc_ring_publish(c);
+}
+
+/* The protocol's promises about a completion from the ring (as
+ * check_completion for the socket's), then queue it. */
+static void take_ring_completion(struct rc *c, const struct op_completion *oc)
+{
+	if (oc->status >= SR_STATUS__COUNT)
+		fail_msg("ring completion tag %llu: unknown status %u",
+			 (unsigned long long)oc->tag, oc->status);
+	if (oc->status != SR_STATUS_OK &&
+	    (oc->result != sr_status_errno(oc->status) || oc->has_slot ||
+	     oc->n_slots || oc->has_handle))
+		fail_msg("ring completion tag %llu: refusal %s with result %d "
+			 "or slot fields", (unsigned long long)oc->tag,
+			 sr_strstatus(oc->status), oc->result);
+	if (oc->has_slot && (oc->slot_index >= c->slot_count ||
+			     oc->slot_generation == 0))
+		fail_msg("ring completion tag %llu names slot %u generation %u "
+			 "of %u", (unsigned long long)oc->tag, oc->slot_index,
+			 oc->slot_generation, c->slot_count);
+	if (c->cq_len == c->cq_cap) {
+		c->cq_cap = c->cq_cap ? c->cq_cap * 2 : 256;
+		c->cq = realloc(c->cq, c->cq_cap * sizeof(*c->cq));
+		assert_non_null(c->cq);
+	}
+	c->cq[c->cq_len++] = (struct rc_cqe){
+		.tag = oc->tag,
+		.status = oc->status,
+		.result = oc->result,
+		.flags = oc->flags,
+		.has_slot = oc->has_slot,
+		.slot_index = oc->slot_index,
+		.slot_generation = oc->slot_generation,
+	};
+	if (oc->has_slot)
+		c->gen[oc->slot_index] = oc->slot_generation;
+	for (uint32_t i = 0; i < oc->n_slots && i < OP_MAX_IOV; i++)
+		if (oc->slots[i].index < c->slot_count)
+			c->gen[oc->slots[i].index] = oc->slots[i].generation;
+	c->ring.completions++;
+}
+
+size_t rc_ring_reap(struct rc *c)
+{
+	struct rc_rings *g = &c->ring;
+	uint32_t tail = sr_ring_load_acquire(&g->ctl->cq_tail);
+	uint32_t mask = g->cq_bytes - 1;
+	size_t got = 0;
+
+	/* An independent reading of the record rules, not shm_ring.c: the
+	 * daemon's side is what is under test. */
+	while (g->cq_pos != tail) {
+		uint32_t avail = tail - g->cq_pos, off = g->cq_pos & mask;
+		uint32_t need, pad;
+		struct sr_ring_rec hdr;
+		size_t n;
+
+		if (avail > g->cq_bytes || avail % SR_RING_ALIGN)
+			fail_msg("daemon's cq_tail %u with our head at %u (ring "
+				 "%u bytes)", tail, g->cq_pos, g->cq_bytes);
+		memcpy(&hdr, g->cq + off, sizeof(hdr));
+		if (hdr.kind == SR_RING_REC_PAD) {
+			if (hdr.len != g->cq_bytes - off - SR_RING_HDR ||
+			    g->cq_bytes - off > avail)
+				fail_msg("daemon wrote a PAD of %u at %u", hdr.len,
+					 off);
+			g->cq_pos += g->cq_bytes - off;
+			continue;
+		}
+		if (hdr.kind != SR_RING_REC_COMPLETIONS)
+			fail_msg("record of kind %u in the completion ring",
+				 hdr.kind);
+		need = sr_ring_rec_bytes(hdr.len);
+		if (hdr.len > g->max_record || need > avail ||
+		    need > g->cq_bytes - off)
+			fail_msg("completion record of %u bytes at %u out of "
+				 "bounds", hdr.len, off);
+		memcpy(g->rec, g->cq + off + SR_RING_HDR, hdr.len);
+		for (pad = hdr.len; pad < need - SR_RING_HDR; pad++)
+			if (g->cq[off + SR_RING_HDR + pad])
+				fail_msg("completion record padding not zero");
+		wire_arena_reset(&c->unpack);
+		if (batch_decode_completions(g->rec, hdr.len, &c->unpack,
+					     g->comps, BATCH_MAX_OPS, &n))
+			fail_msg("completion record of %u bytes does not decode",
+				 hdr.len);
+		for (size_t i = 0; i < n; i++)
+			take_ring_completion(c, &g->comps[i]);
+		got += n;
+		g->cq_pos += need;
+	}
+	if (!g->hold_cq) {
+		sr_ring_store_release(&g->ctl->cq_head, g->cq_pos);
+		/* The daemon may hold completions that waited for room. */
+		sr_ring_fence();
+		if (sr_ring_load(&g->ctl->sq_flags) & SR_RING_SQ_CQ_WAIT)
+			rc_ring_bell(c);
+	}
+	return got;
+}
+
+void rc_ring_wait_cqes(struct rc *c, size_t n, struct rc_cqe *out,
+		       int timeout_ms)
+{
+	uint64_t deadline = hd_now_ns() + (uint64_t)timeout_ms * 1000000ULL;
+	struct rc_rings *g = &c->ring;
+
+	assert_true(g->on);
+	while (c->cq_len < n) {
+		struct pollfd p[2] = {
+			{ .fd = g->cq_efd, .events = POLLIN },
+			{ .fd = c->sock, .events = POLLIN },
+		};
+		Saferring__Reply *r;
+		uint64_t v;
+		int left;
+
+		/* Dekker with the daemon's publish: flag, fence, look. */
+		sr_ring_store(&g->ctl->cq_flags, SR_RING_CQ_NEED_WAKEUP);
+		sr_ring_fence();
+		rc_ring_reap(c);
+		if (c->cq_len >= n)
+			break;
+		left = ms_left(deadline);
+		if (!left)
+			fail_msg("timed out after %d ms with %zu of %zu completions "
+				 "(cq_tail %u, sq_head %u of tail %u)", timeout_ms,
+				 c->cq_len, n,
+				 sr_ring_load_acquire(&g->ctl->cq_tail),
+				 sr_ring_load_acquire(&g->ctl->sq_head), g->sq_pos);
+		poll(p, 2, left < 100 ? left : 100);
+		if ((p[0].revents & POLLIN) && read(g->cq_efd, &v, sizeof(v)) < 0) {
+			/* EAGAIN: read already. */
+		}
+		if (!(p[1].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		int k = rc_recv(c, 0, &r, NULL);
+		if (k == 0)
+			fail_msg("end of file after %zu of %zu completions",
+				 c->cq_len, n);
+		if (k == 1 && r->body_case == SAFERRING__REPLY__BODY_COMPLETIONS)
+			fail_msg("a v2 session got Completions on the socket");
+		if (k == 1)
+			fail_msg("expected completions, got %s%s%s \"%s\"",
+				 rc_body_name(r),
+				 r->body_case == SAFERRING__REPLY__BODY_ERROR ?
+				 ": " : "",
+				 r->body_case == SAFERRING__REPLY__BODY_ERROR ?
+				 sr_strstatus(r->error->status) : "",
+				 r->body_case == SAFERRING__REPLY__BODY_ERROR &&
+				 r->error->message ? r->error->message : "");
+	}
+	if (out)
+		memcpy(out, c->cq, n * sizeof(*out));
+	memmove(c->cq, c->cq + n, (c->cq_len - n) * sizeof(*c->cq));
+	c->cq_len -= n;
+}
+
+void rc_ring_expect_corrupt(struct rc *c, int timeout_ms)
+{
+	rc_expect_error(c, false, 0, SR_STATUS_PROTOCOL);
+	rc_expect_eof(c, timeout_ms);
+}
+
+void rc_req_nop(struct op_request *o, uint64_t tag)
+{
+	memset(o, 0, sizeof(*o));
+	o->tag = tag;
+	o->opcode = SR_OP_NOP;
+}
+
+void rc_req_rw(struct op_request *o, uint64_t tag, uint32_t opcode,
+	       struct rc_handle h, uint32_t slot, uint32_t generation,
+	       uint32_t offset, uint32_t length, uint64_t file_offset)
+{
+	rc_req_nop(o, tag);
+	o->opcode = opcode;
+	o->has_fd = true;
+	o->fd_index = h.index;
+	o->fd_generation = h.generation;
+	o->has_slot = true;
+	o->slot_index = slot;
+	o->slot_generation = generation;
+	o->slot_offset = offset;
+	o->slot_length = length;
+	o->has_file_offset = true;
+	o->file_offset = file_offset;
 }

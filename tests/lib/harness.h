@@ -24,6 +24,9 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#include "batch.h"
+#include "op.h"
+#include "ring_layout.h"
 #include "saferring.h"
 #include "saferring.pb-c.h"
 #include "wire.h"
@@ -163,6 +166,29 @@ struct rc_op {
 	Saferring__SlotRef slot;
 };
 
+/* Protocol v2: the rings of a raw client (rc_hello_rings).  Everything
+ * here is the test's to corrupt: a hostile test writes records, tails
+ * and heads directly. */
+struct rc_rings {
+	bool on;
+	int memfd;                /* the arena memfd, rings included */
+	int sq_efd;               /* the daemon's doorbell: we write it */
+	int cq_efd;               /* ours: the daemon writes it */
+	unsigned char *map;       /* the whole memfd, mapped shared */
+	size_t map_size;          /* offset + 256 + sq_bytes + cq_bytes */
+	uint64_t offset;          /* of the control block */
+	uint32_t sq_bytes, cq_bytes, max_record;
+	struct sr_ring_ctl *ctl;
+	unsigned char *sq, *cq;   /* the two rings' data */
+	uint32_t sq_pos;          /* where our next record goes (our tail) */
+	uint32_t cq_pos;          /* what we consumed (our head) */
+	bool hold_cq;             /* take completions, never free their room */
+	struct batch_op_encoder *enc;
+	unsigned char *rec;       /* one record, max_record bytes */
+	struct op_completion *comps;
+	uint64_t completions;     /* taken from the completion ring so far */
+};
+
 struct rc {
 	int sock;
 	uint32_t seq;
@@ -187,6 +213,7 @@ struct rc {
 	struct wire_arena unpack;
 	/* The message of the last Error reply rc_register() got. */
 	char last_error[256];
+	struct rc_rings ring;
 };
 
 /* Connect only (no Hello). */
@@ -260,5 +287,64 @@ uint32_t rc_register(struct rc *c, const int *fds, unsigned nfds,
 struct rc_handle rc_register_fd(struct rc *c, int fd);
 /* 0 on FdUnregistered, else the Error's status. */
 uint32_t rc_unregister(struct rc *c, struct rc_handle h);
+
+/* ------------------------------------------------------------------ */
+/* Raw ring client (protocol v2, PROTOCOL.md "Rings"). */
+
+/* Hello{rings = true}: asserts a Welcome with a RingLayout and three
+ * descriptors (memfd, the daemon's doorbell, ours), a sealed memfd of
+ * offset + 256 + sq_bytes + cq_bytes bytes with a zeroed control block,
+ * and maps all of it (c->arena is its start, the slots). */
+void rc_hello_rings(struct rc *c, uint32_t slot_count, uint32_t slot_size);
+/* rc_connect + rc_hello_rings(count, size). */
+struct rc *rc_open_rings(const char *path, uint32_t slot_count,
+			 uint32_t slot_size);
+/* Copy @len bytes into the submission ring at index @pos (wrapping
+ * byte by byte: no record rules applied). */
+void rc_ring_write(struct rc *c, uint32_t pos, const void *buf, size_t len);
+/* An honest producer: a PAD record first when the record would not fit
+ * before the end, then the record at c->ring.sq_pos, zero-padded; moves
+ * sq_pos, publishes nothing.  Fails the test when the ring has no room.
+ * Returns the index the record starts at. */
+uint32_t rc_ring_put(struct rc *c, uint32_t kind, const void *payload,
+		     uint32_t len);
+/* Whether rc_ring_put of @len bytes would find room now. */
+bool rc_ring_room(struct rc *c, uint32_t len);
+/* A header of any @len and @kind at c->ring.sq_pos, @payload_len bytes
+ * of @payload after it, then sq_pos moves by @advance. */
+void rc_ring_put_raw(struct rc *c, uint32_t len, uint32_t kind,
+		     const void *payload, uint32_t payload_len,
+		     uint32_t advance);
+/* Store sq_tail = sq_pos (release), full fence, ring the daemon's
+ * doorbell if its flags say it sleeps. */
+void rc_ring_publish(struct rc *c);
+/* The same without the doorbell (the daemon may sleep through it). */
+void rc_ring_publish_quiet(struct rc *c);
+/* Any sq_tail at all, no doorbell. */
+void rc_ring_set_tail(struct rc *c, uint32_t tail);
+/* Write 1 to the daemon's doorbell, whatever its flags say. */
+void rc_ring_bell(struct rc *c);
+/* Encode @ops as an OpBatch record, put it, publish (with doorbell). */
+void rc_ring_submit(struct rc *c, const struct op_request *ops, size_t n);
+/* Take every published completion record into the completion queue
+ * (checking each completion as rc_recv does), free their room unless
+ * hold_cq, and ring the doorbell if the daemon waits for room.  Fails the
+ * test on a record that breaks the protocol.  Returns completions taken. */
+size_t rc_ring_reap(struct rc *c);
+/* Wait (bounded) until @n completions came through the completion ring;
+ * move them to @out (may be NULL).  Fails on an Error or EOF on the
+ * socket, or on timeout. */
+void rc_ring_wait_cqes(struct rc *c, size_t n, struct rc_cqe *out,
+		       int timeout_ms);
+/* The daemon ends the session for a corrupt ring: Error{PROTOCOL} (no
+ * seq), then the end of the connection (completions on the ring are
+ * not looked at). */
+void rc_ring_expect_corrupt(struct rc *c, int timeout_ms);
+
+/* Operations in decoded form, for rc_ring_submit. */
+void rc_req_nop(struct op_request *o, uint64_t tag);
+void rc_req_rw(struct op_request *o, uint64_t tag, uint32_t opcode,
+	       struct rc_handle h, uint32_t slot, uint32_t generation,
+	       uint32_t offset, uint32_t length, uint64_t file_offset);
 
 #endif
