@@ -364,7 +364,9 @@ COMPAT_PACKAGES := dpkg-dev
 all: uring
 uring: $(SRU_A) $(SRU_SO) $(SRU_PC_B)
 
-$(SRU_OBJ) $(call obj,$(SRU_TEST_SRC)): CPPFLAGS += -Iuring/include
+$(SRU_OBJ): CPPFLAGS += -Iuring/include
+# Its tests are liburing programs: <liburing.h> is the facade's.
+$(call obj,$(SRU_TEST_SRC)): CPPFLAGS += -Iuring/include/saferring-uring
 
 $(SRU_A): $(SRU_OBJ)
 	@mkdir -p $(dir $@)
