@@ -23,8 +23,8 @@
 #define SRU_MAX_CQ_ENTRIES (2U * SRU_MAX_ENTRIES)
 
 /* Setup flags whose meaning the facade keeps (the rest: -EINVAL, as a
- * kernel that does not know them).  SUBMIT_ALL: the facade always
- * submits every SQE; COOP_TASKRUN, TASKRUN_FLAG, SINGLE_ISSUER and
+ * kernel that does not know them).  SUBMIT_ALL: the facade goes on past
+ * an SQE it refuses, as the kernel then does; COOP_TASKRUN, TASKRUN_FLAG, SINGLE_ISSUER and
  * DEFER_TASKRUN describe when completions are posted, which here is
  * only ever while the program is in the library. */
 #define SRU_SETUP_FLAGS (IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP | \
@@ -352,8 +352,16 @@ int io_uring_submit(struct io_uring *ring)
 	if (st->disabled)
 		return -EBADFD;
 	ret = sru_submit(ring);
-	ring->sq.sqe_head = ring->sq.sqe_tail;
+	ring->sq.sqe_head = *ring->sq.khead;
 	return ret;
+}
+
+/* liburing's tests call it (it is exported there): the SQEs queued and
+ * not yet submitted.  Nothing is handed to anyone by it here. */
+unsigned __io_uring_flush_sq(struct io_uring *ring);
+unsigned __io_uring_flush_sq(struct io_uring *ring)
+{
+	return ring->sq.sqe_tail - *ring->sq.khead;
 }
 
 int io_uring_submit_and_wait(struct io_uring *ring, unsigned wait_nr)

@@ -318,6 +318,26 @@ static int do_local(struct sru_state *st, const struct io_uring_sqe *sqe,
 	}
 }
 
+static bool io_takes_ioprio(unsigned opcode)
+{
+	switch (opcode) {
+	case IORING_OP_READ:
+	case IORING_OP_WRITE:
+	case IORING_OP_READV:
+	case IORING_OP_WRITEV:
+	case IORING_OP_READ_FIXED:
+	case IORING_OP_WRITE_FIXED:
+	case IORING_OP_SEND:
+	case IORING_OP_RECV:
+	case IORING_OP_SENDMSG:
+	case IORING_OP_RECVMSG:
+	case IORING_OP_ACCEPT:
+		return true;
+	default:
+		return false;
+	}
+}
+
 /*
  * Turn @sqe into @op.  0: it goes to the daemon (or, SRU_ACCEPT, the
  * facade's accept); 1: done already, op->local_res is its result;
@@ -340,9 +360,21 @@ static int parse(struct sru_state *st, const struct io_uring_sqe *sqe,
 	    sqe->opcode != IORING_OP_READ && sqe->opcode != IORING_OP_RECV)
 		return -EINVAL;
 
+	/* The kernel refuses an I/O priority where the operation takes
+	 * none; send, receive and accept use the field for their flags. */
+	if (sqe->ioprio && !io_takes_ioprio(sqe->opcode))
+		return -EINVAL;
+
 	switch (sqe->opcode) {
 	case IORING_OP_NOP:
 		op->sr_opcode = SR_OP_NOP;
+		/* Done at once, as the kernel completes it inside
+		 * io_uring_submit, unless a chain orders it. */
+		if (!op->chained && !(sqe->flags & (IOSQE_IO_LINK |
+						    IOSQE_IO_HARDLINK))) {
+			op->local_res = 0;
+			return 1;
+		}
 		break;
 	case IORING_OP_READ:
 	case IORING_OP_WRITE:
@@ -907,6 +939,12 @@ int sru_submit(struct io_uring *ring)
 				res = ret == 1 ? res : ret;
 			}
 			sru_complete(st, op, res, 0);
+			if (ret < 0 && !(ring->flags & IORING_SETUP_SUBMIT_ALL)) {
+				/* The kernel stops at an SQE it refuses:
+				 * the rest stay in the SQ ring. */
+				tail = head + k + 1;
+				break;
+			}
 			if (ret == 1 && res >= 0 && links && chain_head < 0 &&
 			    !last)
 				continue; /* a local head that succeeded: the
@@ -928,5 +966,5 @@ int sru_submit(struct io_uring *ring)
 	__atomic_store_n(&st->sq_khead, tail, __ATOMIC_RELEASE);
 	st->sq_ktail = tail;
 	sru_run_backlog(st);
-	return (int)n;
+	return (int)(tail - head);
 }
