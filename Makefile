@@ -477,3 +477,89 @@ uninstall:
 	rm -f $(DESTDIR)$(DATADIR)/sysctl-io_uring.conf.in
 	-rmdir $(DESTDIR)$(DATADIR) 2>/dev/null
 	for m in $(MAN_PAGES); do s=$${m##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; done
+
+# ---- libsaferring-uring (owned by uring/, tests/compat/) --------------
+# A second library, liburing's API on saferringd: uring/ holds its sources,
+# its liburing.h (installed under INCLUDEDIR/saferring-uring/), its symbol
+# map and its .pc; it uses libsaferring's public API only.
+#   make uring          the library, static and shared
+#   make check-compat   its own tests, then liburing 2.3's examples and
+#                       tests (Debian's source package, fetched with a
+#                       private apt configuration into $(B)/compat/) built
+#                       unmodified against it and run through a private
+#                       saferringd, each compared with plain liburing
+SRU_VERSION  := 1.0
+SRU_SRC      := $(wildcard uring/*.c)
+SRU_OBJ      := $(call obj,$(SRU_SRC))
+SRU_SO       := $(B)/lib/libsaferring-uring.so.$(SRU_VERSION)
+SRU_A        := $(B)/lib/libsaferring-uring.a
+SRU_PC_B     := $(B)/uring/pkgconfig/saferring-uring.pc
+SRU_TEST_SRC := $(wildcard tests/compat/test_*.c)
+SRU_TESTS    := $(patsubst tests/compat/%.c,$(B)/tests/compat/%,$(SRU_TEST_SRC))
+COMPAT_PACKAGES := dpkg-dev
+
+.PHONY: uring check-compat check-compat-run
+all: uring
+uring: $(SRU_A) $(SRU_SO) $(SRU_PC_B)
+
+$(SRU_OBJ): CPPFLAGS += -Iuring/include
+# Its tests are liburing programs: <liburing.h> is the facade's.
+$(call obj,$(SRU_TEST_SRC)): CPPFLAGS += -Iuring/include/saferring-uring
+
+$(SRU_A): $(SRU_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(SRU_SO): $(SRU_OBJ) $(LIB_SO) uring/libsaferring-uring.map
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,libsaferring-uring.so.1 \
+	  -Wl,--version-script=uring/libsaferring-uring.map -o $@ \
+	  $(SRU_OBJ) -L$(B)/lib -lsaferring
+	ln -sf $(notdir $@) $(B)/lib/libsaferring-uring.so.1
+	ln -sf libsaferring-uring.so.1 $(B)/lib/libsaferring-uring.so
+
+# For programs built in the tree (check-compat): the same flags an
+# installed saferring-uring.pc gives, with the static archives, so that
+# they run without LD_LIBRARY_PATH.
+$(SRU_PC_B): uring/saferring-uring.pc.in Makefile
+	@mkdir -p $(dir $@)
+	printf '%s\n' 'Name: saferring-uring' \
+	  'Description: libsaferring-uring, build tree' 'Version: $(SRU_VERSION)' \
+	  'Libs: $(CURDIR)/$(SRU_A) $(CURDIR)/$(LIB_A) $(CLIENT_LIBS)' \
+	  'Cflags: -I$(CURDIR)/uring/include/saferring-uring' > $@
+
+$(B)/tests/compat/%: $(B)/obj/tests/compat/%.o $(SRU_A) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CLIENT_LIBS) -lpthread
+
+check-compat: deps users
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(COMPAT_PACKAGES)"
+	@$(MAKE) --no-print-directory check-compat-run
+
+check-compat-run: all $(SRU_TESTS)
+	@B=$(B) tests/compat/run-compat.sh $(SRU_TESTS)
+
+install: install-uring
+uninstall: uninstall-uring
+.PHONY: install-uring uninstall-uring
+install-uring: $(SRU_SO) $(SRU_A)
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig \
+	  $(DESTDIR)$(INCLUDEDIR)/saferring-uring/liburing $(DESTDIR)$(MANDIR)/man7
+	install -m 0755 $(SRU_SO) $(DESTDIR)$(LIBDIR)/
+	ln -sf $(notdir $(SRU_SO)) $(DESTDIR)$(LIBDIR)/libsaferring-uring.so.1
+	ln -sf libsaferring-uring.so.1 $(DESTDIR)$(LIBDIR)/libsaferring-uring.so
+	install -m 0644 $(SRU_A) $(DESTDIR)$(LIBDIR)/
+	install -m 0644 uring/include/saferring-uring/liburing.h \
+	  $(DESTDIR)$(INCLUDEDIR)/saferring-uring/
+	install -m 0644 uring/include/saferring-uring/liburing/*.h \
+	  $(DESTDIR)$(INCLUDEDIR)/saferring-uring/liburing/
+	$(SUBST) uring/saferring-uring.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/saferring-uring.pc
+	chmod 0644 $(DESTDIR)$(LIBDIR)/pkgconfig/saferring-uring.pc
+	install -m 0644 uring/saferring-uring.7 $(DESTDIR)$(MANDIR)/man7/
+
+uninstall-uring:
+	rm -f $(DESTDIR)$(LIBDIR)/libsaferring-uring.so* $(DESTDIR)$(LIBDIR)/libsaferring-uring.a
+	rm -rf $(DESTDIR)$(INCLUDEDIR)/saferring-uring
+	rm -f $(DESTDIR)$(LIBDIR)/pkgconfig/saferring-uring.pc
+	rm -f $(DESTDIR)$(MANDIR)/man7/saferring-uring.7
+# ---- end libsaferring-uring --------------------------------------------

@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fds.c - the program's plain descriptors as saferring handles: each is
+ * registered with the daemon the first time an SQE names it, and the
+ * handle is kept for the next.
+ *
+ * A program may close a descriptor behind the facade's back (close(2)
+ * rather than IORING_OP_CLOSE) and get the same number for another file.
+ * So every use checks that the number still names what was registered
+ * (device, inode and open flags), and the facade sweeps its cache before
+ * it sleeps, giving back the handles of descriptors that are gone (the
+ * daemon's copy would otherwise keep a pipe or a socket open).  Must
+ * never use a handle for a descriptor number that now names something
+ * else.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "facade.h"
+
+/* Flags that change what I/O on the file means. */
+#define SRU_FL_MASK (O_ACCMODE | O_APPEND | O_DIRECT | O_NONBLOCK | O_SYNC | \
+		     O_DSYNC)
+
+void sru_handle_drop(struct sru_state *st, int handle)
+{
+	int ret;
+
+	if (handle < 0)
+		return;
+	/* Operations still using it finish first; the completion is ours. */
+	ret = sr_prep_close(st->c, SRU_INTERNAL | (uint64_t)handle, handle);
+	if (ret == -ENOSPC) {
+		sr_submit(st->c);
+		ret = sr_prep_close(st->c, SRU_INTERNAL | (uint64_t)handle,
+				    handle);
+	}
+	if (ret == 0) {
+		/* Alone: a batch the facade builds later must not find a
+		 * close of ours in the middle of it. */
+		sr_submit(st->c);
+		st->sent++;
+		return;
+	}
+	/* No room at all: nothing is in flight on it only if nothing is
+	 * in flight; otherwise the handle stays until the session ends. */
+	sr_unregister_fd(st->c, handle);
+}
+
+static bool same_file(const struct sru_fd *e, int fd)
+{
+	struct stat sb;
+	int fl;
+
+	if (fstat(fd, &sb) < 0)
+		return false;
+	fl = fcntl(fd, F_GETFL);
+	return sb.st_dev == e->dev && sb.st_ino == e->ino && fl >= 0 &&
+	       (fl & SRU_FL_MASK) == (e->fl & SRU_FL_MASK);
+}
+
+void sru_fd_forget(struct sru_state *st, int fd)
+{
+	if (fd < 0 || fd >= st->nfds || st->fds[fd].handle < 0)
+		return;
+	sru_handle_drop(st, st->fds[fd].handle);
+	st->fds[fd].handle = -1;
+}
+
+int sru_fd_handle(struct sru_state *st, int fd, bool *seekable)
+{
+	struct sru_fd *e;
+	struct stat sb;
+	int h;
+
+	if (fd < 0)
+		return -EBADF;
+	if (fd >= st->nfds) {
+		int n = st->nfds ? st->nfds : 64;
+		struct sru_fd *f;
+
+		while (n <= fd)
+			n *= 2;
+		f = realloc(st->fds, (size_t)n * sizeof(*f));
+		if (!f)
+			return -ENOMEM;
+		for (int i = st->nfds; i < n; i++)
+			f[i].handle = -1;
+		st->fds = f;
+		st->nfds = n;
+	}
+	e = &st->fds[fd];
+	if (e->handle >= 0) {
+		if (same_file(e, fd)) {
+			*seekable = e->seekable;
+			return e->handle;
+		}
+		sru_fd_forget(st, fd);
+	}
+	if (fstat(fd, &sb) < 0)
+		return -errno;
+	h = sr_register_fd(st->c, fd);
+	if (h < 0)
+		/* The daemon does not admit this kind of descriptor (or
+		 * is out of room for it): not something this facade can
+		 * do, rather than a bad descriptor. */
+		return h == -EBADF ? -EOPNOTSUPP : h == -EDQUOT ? -EMFILE : h;
+	*e = (struct sru_fd){
+		.handle = h,
+		.dev = sb.st_dev,
+		.ino = sb.st_ino,
+		.fl = fcntl(fd, F_GETFL),
+		.seekable = S_ISREG(sb.st_mode) || S_ISBLK(sb.st_mode),
+	};
+	*seekable = e->seekable;
+	return h;
+}
+
+void sru_fd_sweep(struct sru_state *st)
+{
+	for (int fd = 0; fd < st->nfds; fd++)
+		if (st->fds[fd].handle >= 0 && !same_file(&st->fds[fd], fd))
+			sru_fd_forget(st, fd);
+}
+
+void sru_fds_free(struct sru_state *st)
+{
+	free(st->fds);
+	st->fds = NULL;
+	st->nfds = 0;
+}
