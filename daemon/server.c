@@ -137,6 +137,7 @@ int server_new(int listen_fd, struct config *cfg, struct server **out)
 	srv->max_sessions_total = cfg->daemon.max_sessions_total;
 	srv->env.pinned_max = cfg->daemon.max_pinned_total;
 	srv->env.rings = true;
+	srv->env.scratch = session_scratch_new();
 	srv->spin_us = cfg->daemon.spin_us;
 	if (spin_guard_init(&srv->spin) < 0)
 		log_warn("cannot read /proc/loadavg: polling v2 rings will not "
@@ -156,7 +157,9 @@ int server_new(int listen_fd, struct config *cfg, struct server **out)
 
 	srv->epfd = epoll_create1(EPOLL_CLOEXEC);
 	srv->signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (srv->epfd < 0 || srv->signal_fd < 0) {
+	if (srv->epfd < 0 || srv->signal_fd < 0 || !srv->env.scratch) {
+		if (!srv->env.scratch)
+			errno = ENOMEM;
 		r = -errno;
 		goto fail;
 	}
@@ -818,6 +821,7 @@ void server_free(struct server *srv)
 	config_free(srv->cfg);
 	free(srv->uids);
 	free(srv->hot);
+	session_scratch_free(srv->env.scratch);
 	spin_guard_free(&srv->spin);
 	free(srv);
 }

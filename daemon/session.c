@@ -28,8 +28,34 @@
 #include "op_table.h"
 #include "session_impl.h"
 
+/* Set once before any thread starts; read-only afterwards. */
 static session_stats_handler stats_handler;
 static void *stats_handler_arg;
+
+/* The daemon-wide count of pinned arena bytes (see session_env). */
+static uint64_t *session_pinned_count(struct session_env *env)
+{
+	return env->pinned_shared ? env->pinned_shared : &env->pinned;
+}
+
+/* Take @bytes of the pinned budget, unless that would pass pinned_max:
+ * whether it did; *held says what was held before.  Relaxed: the count
+ * guards no memory, it only has to add up across threads. */
+static bool session_pin(struct session_env *env, uint64_t bytes,
+			uint64_t *held)
+{
+	uint64_t *count = session_pinned_count(env);
+	uint64_t now = __atomic_load_n(count, __ATOMIC_RELAXED);
+
+	do {
+		*held = now;
+		if (bytes > env->pinned_max - now)
+			return false;
+	} while (!__atomic_compare_exchange_n(count, &now, now + bytes, true,
+					      __ATOMIC_RELAXED,
+					      __ATOMIC_RELAXED));
+	return true;
+}
 
 
 struct session *session_new(uint64_t id, int sock,
@@ -37,8 +63,11 @@ struct session *session_new(uint64_t id, int sock,
 			    const struct policy *policy,
 			    struct session_env *env)
 {
-	struct session *s = calloc(1, sizeof(*s));
+	struct session *s;
 
+	if (!env->scratch && !(env->scratch = session_scratch_new()))
+		return NULL;
+	s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
 	s->id = id;
@@ -78,8 +107,21 @@ void session_free(struct session *s)
 	free(s->ops);
 	free(s->free_ops);
 	free(s->out);
-	s->env->pinned -= s->pinned;
+	if (s->pinned)
+		__atomic_fetch_sub(session_pinned_count(s->env), s->pinned,
+				   __ATOMIC_RELAXED);
 	free(s);
+}
+
+struct session_scratch *session_scratch_new(void)
+{
+	/* Large enough that malloc maps it: untouched pages cost nothing. */
+	return calloc(1, sizeof(struct session_scratch));
+}
+
+void session_scratch_free(struct session_scratch *sc)
+{
+	free(sc);
 }
 
 void session_set_owner(struct session *s, void *owner)
@@ -136,7 +178,7 @@ bool session_wants_write(const struct session *s)
 bool session_wants_read(const struct session *s)
 {
 	if (s->sock < 0 || s->stash_len > 0 || s->shutting_down ||
-	    s->end_after_flush)
+	    s->end_after_flush || s->held)
 		return false;
 	/* Nothing is read while the set-up runs: requests would meet a
 	 * session that is neither new nor ready. */
@@ -458,7 +500,7 @@ void session_on_hello(struct session *s, uint32_t seq,
 			     const Saferring__Hello *hello)
 {
 	uint32_t count, size;
-	uint64_t bytes;
+	uint64_t bytes, held;
 
 	if (hello->version != SR_PROTOCOL_VERSION) {
 		session_refuse(s, true, seq, SR_STATUS_VERSION,
@@ -477,12 +519,12 @@ void session_on_hello(struct session *s, uint32_t seq,
 	/* Arenas are pinned: all of them together stay under the budget
 	 * (max_pinned_total), whichever uids hold them. */
 	bytes = (uint64_t)count * size;
-	if (bytes > s->env->pinned_max - s->env->pinned) {
+	if (!session_pin(s->env, bytes, &held)) {
 		log_limited(LOG_WARNING, "session %llu uid %u pid %d: refused: "
 			    "%llu bytes of arena would pass max_pinned_total "
 			    "(%llu of %llu in use)", (unsigned long long)s->id,
 			    s->peer.uid, s->peer.pid, (unsigned long long)bytes,
-			    (unsigned long long)s->env->pinned,
+			    (unsigned long long)held,
 			    (unsigned long long)s->env->pinned_max);
 		session_refuse(s, true, seq, SR_STATUS_QUOTA,
 			       "the daemon's pinned-memory limit "
@@ -490,7 +532,6 @@ void session_on_hello(struct session *s, uint32_t seq,
 		session_close(s, "pinned-memory limit");
 		return;
 	}
-	s->env->pinned += bytes;
 	s->pinned = bytes;
 	s->setup_count = count;
 	s->setup_size = size;
