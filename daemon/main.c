@@ -216,13 +216,18 @@ static struct config *reload_config(void)
 	return load_config(reload_path, &cfg) < 0 ? NULL : cfg;
 }
 
+/* Descriptors each worker holds whatever it serves: its epoll, its
+ * mailbox's and its offload thread's eventfds, /proc/loadavg. */
+#define FDS_PER_WORKER 4
+
 /* More clients, and liburing never needs to raise the limit itself
  * (which the seccomp filter would refuse).  Says so when the limit is
  * below what max_sessions_total sessions need (a socket and a ring each;
- * registered files live in the rings). */
-static void raise_fd_limit(uint32_t max_sessions)
+ * registered files live in the rings) besides the workers' own. */
+static void raise_fd_limit(uint32_t max_sessions, unsigned workers)
 {
-	uint64_t need = 2ULL * max_sessions + 64;
+	uint64_t need = 2ULL * max_sessions + 64 +
+			(uint64_t)FDS_PER_WORKER * workers;
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
@@ -241,10 +246,11 @@ static void raise_fd_limit(uint32_t max_sessions)
 	}
 	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
 		log_warn("RLIMIT_NOFILE is %llu, below the %llu descriptors that "
-			 "max_sessions_total = %u sessions need; clients will be "
-			 "refused (QUOTA) before that (LimitNOFILE=, or lower "
-			 "max_sessions_total)", (unsigned long long)rl.rlim_cur,
-			 (unsigned long long)need, max_sessions);
+			 "max_sessions_total = %u sessions on %u workers need; "
+			 "clients will be refused (QUOTA) before that "
+			 "(LimitNOFILE=, or lower max_sessions_total)",
+			 (unsigned long long)rl.rlim_cur,
+			 (unsigned long long)need, max_sessions, workers);
 }
 
 /* Rings and receive pools besides the arenas, per the pinned budget. */
@@ -536,7 +542,15 @@ int main(int argc, char **argv)
 	}
 	if (!cfg->daemon.max_pinned_total)
 		cfg->daemon.max_pinned_total = default_pinned_total();
-	raise_fd_limit(cfg->daemon.max_sessions_total);
+	sopts = (struct server_options){
+		.workers = workers > 0 ? (unsigned)workers : cpus_available(),
+		.spin_us = spin_us >= 0 ? (unsigned)spin_us :
+					  cfg->daemon.spin_us,
+	};
+	/* The config's cap holds whatever the command line says. */
+	if (sopts.workers > cfg->daemon.workers)
+		sopts.workers = cfg->daemon.workers;
+	raise_fd_limit(cfg->daemon.max_sessions_total, sopts.workers);
 	keep = plan_memlock(&cfg->daemon.max_pinned_total);
 	/* syslog's timestamps read the time zone once; do it while files
 	 * can still be opened. */
@@ -600,14 +614,6 @@ int main(int argc, char **argv)
 
 	log_info("policy from %s: %zu uid/gid sections", cfg->source,
 		 cfg->nrules);
-	sopts = (struct server_options){
-		.workers = workers > 0 ? (unsigned)workers : cpus_available(),
-		.spin_us = spin_us >= 0 ? (unsigned)spin_us :
-					  cfg->daemon.spin_us,
-	};
-	/* The config's cap holds whatever the command line says. */
-	if (sopts.workers > cfg->daemon.workers)
-		sopts.workers = cfg->daemon.workers;
 	log_info("serving sessions on %u worker thread%s (%s%u; at most %u "
 		 "by the config)", sopts.workers, sopts.workers == 1 ? "" : "s",
 		 workers > 0 ? "--workers " : "CPUs: ",
