@@ -152,7 +152,8 @@ int session_sock(const struct session *s)
 
 int session_ring_fd(const struct session *s)
 {
-	return s->ring.live ? ring_driver_fd(&s->ring) : -1;
+	/* The ring is the set-up thread's until it is done. */
+	return !s->setup_busy && s->ring.live ? ring_driver_fd(&s->ring) : -1;
 }
 
 bool session_wants_write(const struct session *s)
@@ -230,7 +231,7 @@ void session_close(struct session *s, const char *reason)
 		close(s->sock);
 		s->sock = -1;
 	}
-	if (s->rings.on)
+	if (!s->setup_busy && s->rings.on)
 		session_rings_kick(s); /* it may sleep on the doorbell alone */
 	session_drop_stash(s);
 	s->out_count = 0;
@@ -1087,6 +1088,10 @@ static void session_on_cqe(void *arg, uint64_t user_data, int32_t res,
 /* Submit what is queued, take what already completed, send replies. */
 void session_progress(struct session *s)
 {
+	/* Nothing to progress yet, and the ring and the rings are the
+	 * set-up thread's until it is done: not even read here. */
+	if (s->setup_busy)
+		return;
 	if (s->ring.live && (s->phase == PHASE_READY || s->in_flight)) {
 		session_submit_queued(s);
 		ring_driver_reap(&s->ring, session_on_cqe, s);

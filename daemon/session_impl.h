@@ -135,8 +135,10 @@ struct session {
 	enum sr_status deny_status; /* OK unless session_deny() was called */
 	const char *deny_reason;
 
-	/* Set-up on the offload thread: while setup_busy, the arena, ring,
-	 * tables and queues below belong to that thread alone. */
+	/* Set-up on the offload thread: while setup_busy, the rings, arena,
+	 * ring, tables and queues below belong to that thread alone; the
+	 * event loop does not even read them (whether the ring is live,
+	 * whether the rings are on) until it has taken the job back. */
 	struct offload_job setup_job;
 	bool setup_busy;
 	int setup_result;

@@ -123,7 +123,8 @@ int session_rings_welcome(struct session *s, Saferring__RingLayout *l,
 
 int session_doorbell_fd(const struct session *s)
 {
-	return s->rings.on && s->phase == PHASE_READY ? s->rings.sq_efd : -1;
+	/* Phase first: before READY the rings may be the set-up thread's. */
+	return s->phase == PHASE_READY && s->rings.on ? s->rings.sq_efd : -1;
 }
 
 /* Completions of @n pending ones fit a record of this many bytes. */
@@ -202,7 +203,7 @@ bool session_rings_take(struct session *s)
 	bool took = false;
 	uint32_t tail;
 
-	if (!r->on || s->phase != PHASE_READY || s->sock < 0 ||
+	if (s->phase != PHASE_READY || !r->on || s->sock < 0 ||
 	    s->end_after_flush || s->shutting_down)
 		return false;
 	/* Once per pass: the client may move it while we read. */
@@ -269,7 +270,7 @@ bool session_rings_poll(struct session *s)
 {
 	bool did = false;
 
-	if (!s->rings.on || s->phase != PHASE_READY)
+	if (s->phase != PHASE_READY || !s->rings.on)
 		return false;
 	if (ring_driver_ready(&s->ring)) {
 		session_progress(s);
@@ -301,7 +302,7 @@ bool session_rings_idle(struct session *s)
 	struct session_rings *r = &s->rings;
 	uint32_t flags = SR_RING_SQ_NEED_WAKEUP;
 
-	if (!r->on || s->phase != PHASE_READY)
+	if (s->phase != PHASE_READY || !r->on)
 		return true;
 	if (s->out_count)
 		flags |= SR_RING_SQ_CQ_WAIT;

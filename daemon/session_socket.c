@@ -134,7 +134,7 @@ void session_refuse(struct session *s, bool has_seq, uint32_t seq,
 	if (status < SR_STATUS__COUNT)
 		s->refusals[status]++;
 	session_reply(s, has_seq, seq, &reply, -1);
-	if (s->rings.on)
+	if (!s->setup_busy && s->rings.on)
 		session_rings_kick(s);
 	if (++s->errors < s->policy.max_errors || s->sock < 0)
 		return;
@@ -361,7 +361,7 @@ void session_on_readable(struct session *s)
 		 * so that everything published before it was sent is seen;
 		 * the request stays queued while those records cannot be
 		 * taken yet. */
-		if (s->rings.on && s->phase == PHASE_READY) {
+		if (s->phase == PHASE_READY && s->rings.on) {
 			char b;
 			struct iovec v = { .iov_base = &b, .iov_len = 1 };
 			struct msghdr peek = { .msg_iov = &v, .msg_iovlen = 1 };
