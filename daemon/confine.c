@@ -163,7 +163,8 @@ static void build(struct builder *b)
 	allow(b, SCMP_SYS(brk));
 
 	/* Rings.  io_uring_register only for what ring.c does (seen under
-	 * strace): at set-up the slots as fixed buffers, a sparse file table
+	 * strace): at set-up the slots as fixed buffers (a sparse table filled
+	 * a piece at a time: BUFFERS2, BUFFERS_UPDATE), a sparse file table
 	 * (FILES2) and the range of it multishot accepts fill, the receive
 	 * pool's buffer ring, the restrictions, enable; afterwards only file
 	 * updates.  Not, e.g., PERSONALITY (requests under other
@@ -173,6 +174,8 @@ static void build(struct builder *b)
 	{
 		static const scmp_datum_t ops[] = {
 			IORING_REGISTER_BUFFERS,
+			IORING_REGISTER_BUFFERS2,
+			IORING_REGISTER_BUFFERS_UPDATE,
 			IORING_REGISTER_FILES2,
 			IORING_REGISTER_FILE_ALLOC_RANGE,
 			IORING_REGISTER_PBUF_RING,
@@ -208,7 +211,11 @@ static void build(struct builder *b)
 	allow(b, SCMP_SYS(clock_gettime));  /* when the vDSO cannot */
 	allow(b, SCMP_SYS(gettimeofday));
 
-	/* Locks, the offload thread, and the end. */
+	/* Locks, the threads, and the end.  The worker threads and their
+	 * offload threads need no call of their own: they all start before
+	 * the filter (server_new), then wait on futexes, eventfds and
+	 * epoll, and end with exit (their stacks go back by madvise and
+	 * munmap, above) when the listener joins them. */
 	allow(b, SCMP_SYS(futex));
 	allow(b, SCMP_SYS(exit_group));
 	allow(b, SCMP_SYS(exit));
@@ -268,7 +275,7 @@ int confine_install(void)
 	b.err = seccomp_attr_set(b.ctx, SCMP_FLTATR_ACT_BADARCH,
 				 kill == SCMP_ACT_TRAP ? SCMP_ACT_TRAP :
 				 SCMP_ACT_KILL_PROCESS);
-	/* The offload thread started before the filter: it gets it too.
+	/* Every thread started before the filter: each gets it too.
 	 * That needs seccomp(2) itself; without it, refuse rather than
 	 * leave a thread unconfined. */
 	if (!b.err) {

@@ -2,6 +2,8 @@
 /*
  * log.h - the daemon's log lines.  To stderr (journald picks them up) or,
  * once detached, to syslog.  A line names the object and the reason.
+ * Any thread may log; each line comes out whole.
+ *
  * Must never be handed a client-controlled format string.
  */
 #ifndef SAFERRINGD_LOG_H

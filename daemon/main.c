@@ -23,6 +23,7 @@
 #include <grp.h>
 #include <malloc.h>
 #include <pwd.h>
+#include <sched.h>
 #include <linux/capability.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -64,6 +65,9 @@ static void usage(FILE *out)
 		"                      its rings this long before sleeping\n"
 		"                      (default: spin_us in the config, 50;\n"
 		"                      0: never poll)\n"
+		"      --workers N     serve sessions on N threads (default: the\n"
+		"                      CPUs it may run on; at most workers in\n"
+		"                      the config, 64)\n"
 		"  -f, --foreground    stay in the foreground, log to stderr\n"
 		"  -v, --verbose       log every refused request\n"
 		"  -h, --help          show this help and exit\n"
@@ -212,13 +216,18 @@ static struct config *reload_config(void)
 	return load_config(reload_path, &cfg) < 0 ? NULL : cfg;
 }
 
+/* Descriptors each worker holds whatever it serves: its epoll, its
+ * mailbox's and its offload thread's eventfds, /proc/loadavg. */
+#define FDS_PER_WORKER 4
+
 /* More clients, and liburing never needs to raise the limit itself
  * (which the seccomp filter would refuse).  Says so when the limit is
  * below what max_sessions_total sessions need (a socket and a ring each;
- * registered files live in the rings). */
-static void raise_fd_limit(uint32_t max_sessions)
+ * registered files live in the rings) besides the workers' own. */
+static void raise_fd_limit(uint32_t max_sessions, unsigned workers)
 {
-	uint64_t need = 2ULL * max_sessions + 64;
+	uint64_t need = 2ULL * max_sessions + 64 +
+			(uint64_t)FDS_PER_WORKER * workers;
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
@@ -237,10 +246,11 @@ static void raise_fd_limit(uint32_t max_sessions)
 	}
 	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
 		log_warn("RLIMIT_NOFILE is %llu, below the %llu descriptors that "
-			 "max_sessions_total = %u sessions need; clients will be "
-			 "refused (QUOTA) before that (LimitNOFILE=, or lower "
-			 "max_sessions_total)", (unsigned long long)rl.rlim_cur,
-			 (unsigned long long)need, max_sessions);
+			 "max_sessions_total = %u sessions on %u workers need; "
+			 "clients will be refused (QUOTA) before that "
+			 "(LimitNOFILE=, or lower max_sessions_total)",
+			 (unsigned long long)rl.rlim_cur,
+			 (unsigned long long)need, max_sessions, workers);
 }
 
 /* Rings and receive pools besides the arenas, per the pinned budget. */
@@ -393,8 +403,33 @@ static int drop_privileges(const struct identity *id, bool allow_root,
 	return 0;
 }
 
+/* The CPUs this process may run on: how many workers by default. */
+static unsigned cpus_available(void)
+{
+	cpu_set_t set;
+	long n;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return (unsigned)CPU_COUNT(&set);
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (unsigned)n : 1;
+}
+
+/* Parse a non-negative decimal no larger than @max; -1 when it is not. */
+static long parse_count(const char *arg, unsigned long max)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (errno || *end || !*arg || *arg == '-' || v > max)
+		return -1;
+	return (long)v;
+}
+
 enum { OPT_NO_SECCOMP = 256, OPT_CHECK_CONFIG, OPT_CHECK_RELOAD,
-       OPT_SPIN_US, OPT_ALLOW_ROOT };
+       OPT_SPIN_US, OPT_ALLOW_ROOT, OPT_WORKERS };
 
 int main(int argc, char **argv)
 {
@@ -406,6 +441,7 @@ int main(int argc, char **argv)
 		{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
 		{ "allow-root", no_argument, NULL, OPT_ALLOW_ROOT },
 		{ "spin-us", required_argument, NULL, OPT_SPIN_US },
+		{ "workers", required_argument, NULL, OPT_WORKERS },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -416,6 +452,8 @@ int main(int argc, char **argv)
 	int foreground = 0, seccomp = 1, check = 0, opt, r, fd;
 	bool allow_root = false;
 	long spin_us = -1; /* -1: the config's */
+	long workers = -1; /* -1: one per CPU */
+	struct server_options sopts;
 	uint64_t keep;
 	struct identity id;
 	struct config *cfg;
@@ -444,22 +482,24 @@ int main(int argc, char **argv)
 		case OPT_ALLOW_ROOT:
 			allow_root = true;
 			break;
-		case OPT_SPIN_US: {
-			char *end;
-			unsigned long v;
-
-			errno = 0;
-			v = strtoul(optarg, &end, 10);
-			if (errno || *end || !*optarg ||
-			    v > CONFIG_LIMIT_SPIN_US) {
+		case OPT_SPIN_US:
+			spin_us = parse_count(optarg, CONFIG_LIMIT_SPIN_US);
+			if (spin_us < 0) {
 				fprintf(stderr, "saferringd: --spin-us takes "
 					"microseconds, 0 to %u\n",
 					CONFIG_LIMIT_SPIN_US);
 				return 2;
 			}
-			spin_us = (long)v;
 			break;
-		}
+		case OPT_WORKERS:
+			workers = parse_count(optarg, CONFIG_LIMIT_WORKERS);
+			if (workers < 1) {
+				fprintf(stderr, "saferringd: --workers takes a "
+					"number of threads, 1 to %u\n",
+					CONFIG_LIMIT_WORKERS);
+				return 2;
+			}
+			break;
 		case 'f':
 			foreground = 1;
 			break;
@@ -484,10 +524,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	/* One malloc arena for every thread: memory the offload thread
-	 * allocates is freed by the event loop, and glibc trimming a
-	 * thread's arena reads /proc/sys/vm/overcommit_memory, which the
-	 * seccomp filter does not allow. */
+	/* One malloc arena for every thread: memory the offload threads
+	 * and the listener allocate is freed by the workers, and glibc
+	 * trimming a thread's arena reads /proc/sys/vm/overcommit_memory,
+	 * which the seccomp filter does not allow. */
 	mallopt(M_ARENA_MAX, 1);
 	if (load_config(config_path, &cfg) < 0)
 		return 1;
@@ -502,7 +542,15 @@ int main(int argc, char **argv)
 	}
 	if (!cfg->daemon.max_pinned_total)
 		cfg->daemon.max_pinned_total = default_pinned_total();
-	raise_fd_limit(cfg->daemon.max_sessions_total);
+	sopts = (struct server_options){
+		.workers = workers > 0 ? (unsigned)workers : cpus_available(),
+		.spin_us = spin_us >= 0 ? (unsigned)spin_us :
+					  cfg->daemon.spin_us,
+	};
+	/* The config's cap holds whatever the command line says. */
+	if (sopts.workers > cfg->daemon.workers)
+		sopts.workers = cfg->daemon.workers;
+	raise_fd_limit(cfg->daemon.max_sessions_total, sopts.workers);
 	keep = plan_memlock(&cfg->daemon.max_pinned_total);
 	/* syslog's timestamps read the time zone once; do it while files
 	 * can still be opened. */
@@ -566,15 +614,19 @@ int main(int argc, char **argv)
 
 	log_info("policy from %s: %zu uid/gid sections", cfg->source,
 		 cfg->nrules);
-	r = server_new(fd, cfg, &srv);
+	log_info("serving sessions on %u worker thread%s (%s%u; at most %u "
+		 "by the config)", sopts.workers, sopts.workers == 1 ? "" : "s",
+		 workers > 0 ? "--workers " : "CPUs: ",
+		 workers > 0 ? (unsigned)workers : cpus_available(),
+		 cfg->daemon.workers);
+	/* Every thread starts here, before the seccomp filter below. */
+	r = server_new(fd, cfg, &sopts, &srv);
 	if (r < 0) {
 		log_err("cannot start: %s", strerror(-r));
 		return 1;
 	}
 	reload_path = config_path;
 	server_set_reload(srv, reload_config);
-	if (spin_us >= 0)
-		server_set_spin(srv, (unsigned)spin_us);
 	config_forbid_names();
 	if (seccomp) {
 		r = confine_install();

@@ -108,6 +108,7 @@ int offload_start(struct offload **out)
 		free(o);
 		return -r;
 	}
+	pthread_setname_np(o->thread, "sr-setup");
 	/* A new thread's first system calls (rseq, set_robust_list, ...) are
 	 * not on the seccomp list that the caller installs next: wait until
 	 * it is past them, asleep in its loop. */

@@ -28,8 +28,34 @@
 #include "op_table.h"
 #include "session_impl.h"
 
+/* Set once before any thread starts; read-only afterwards. */
 static session_stats_handler stats_handler;
 static void *stats_handler_arg;
+
+/* The daemon-wide count of pinned arena bytes (see session_env). */
+static uint64_t *session_pinned_count(struct session_env *env)
+{
+	return env->pinned_shared ? env->pinned_shared : &env->pinned;
+}
+
+/* Take @bytes of the pinned budget, unless that would pass pinned_max:
+ * whether it did; *held says what was held before.  Relaxed: the count
+ * guards no memory, it only has to add up across threads. */
+static bool session_pin(struct session_env *env, uint64_t bytes,
+			uint64_t *held)
+{
+	uint64_t *count = session_pinned_count(env);
+	uint64_t now = __atomic_load_n(count, __ATOMIC_RELAXED);
+
+	do {
+		*held = now;
+		if (bytes > env->pinned_max - now)
+			return false;
+	} while (!__atomic_compare_exchange_n(count, &now, now + bytes, true,
+					      __ATOMIC_RELAXED,
+					      __ATOMIC_RELAXED));
+	return true;
+}
 
 
 struct session *session_new(uint64_t id, int sock,
@@ -37,8 +63,11 @@ struct session *session_new(uint64_t id, int sock,
 			    const struct policy *policy,
 			    struct session_env *env)
 {
-	struct session *s = calloc(1, sizeof(*s));
+	struct session *s;
 
+	if (!env->scratch && !(env->scratch = session_scratch_new()))
+		return NULL;
+	s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
 	s->id = id;
@@ -78,8 +107,21 @@ void session_free(struct session *s)
 	free(s->ops);
 	free(s->free_ops);
 	free(s->out);
-	s->env->pinned -= s->pinned;
+	if (s->pinned)
+		__atomic_fetch_sub(session_pinned_count(s->env), s->pinned,
+				   __ATOMIC_RELAXED);
 	free(s);
+}
+
+struct session_scratch *session_scratch_new(void)
+{
+	/* Large enough that malloc maps it: untouched pages cost nothing. */
+	return calloc(1, sizeof(struct session_scratch));
+}
+
+void session_scratch_free(struct session_scratch *sc)
+{
+	free(sc);
 }
 
 void session_set_owner(struct session *s, void *owner)
@@ -110,7 +152,8 @@ int session_sock(const struct session *s)
 
 int session_ring_fd(const struct session *s)
 {
-	return s->ring.live ? ring_driver_fd(&s->ring) : -1;
+	/* The ring is the set-up thread's until it is done. */
+	return !s->setup_busy && s->ring.live ? ring_driver_fd(&s->ring) : -1;
 }
 
 bool session_wants_write(const struct session *s)
@@ -136,7 +179,7 @@ bool session_wants_write(const struct session *s)
 bool session_wants_read(const struct session *s)
 {
 	if (s->sock < 0 || s->stash_len > 0 || s->shutting_down ||
-	    s->end_after_flush)
+	    s->end_after_flush || s->held)
 		return false;
 	/* Nothing is read while the set-up runs: requests would meet a
 	 * session that is neither new nor ready. */
@@ -188,7 +231,7 @@ void session_close(struct session *s, const char *reason)
 		close(s->sock);
 		s->sock = -1;
 	}
-	if (s->rings.on)
+	if (!s->setup_busy && s->rings.on)
 		session_rings_kick(s); /* it may sleep on the doorbell alone */
 	session_drop_stash(s);
 	s->out_count = 0;
@@ -458,7 +501,7 @@ void session_on_hello(struct session *s, uint32_t seq,
 			     const Saferring__Hello *hello)
 {
 	uint32_t count, size;
-	uint64_t bytes;
+	uint64_t bytes, held;
 
 	if (hello->version != SR_PROTOCOL_VERSION) {
 		session_refuse(s, true, seq, SR_STATUS_VERSION,
@@ -477,12 +520,12 @@ void session_on_hello(struct session *s, uint32_t seq,
 	/* Arenas are pinned: all of them together stay under the budget
 	 * (max_pinned_total), whichever uids hold them. */
 	bytes = (uint64_t)count * size;
-	if (bytes > s->env->pinned_max - s->env->pinned) {
+	if (!session_pin(s->env, bytes, &held)) {
 		log_limited(LOG_WARNING, "session %llu uid %u pid %d: refused: "
 			    "%llu bytes of arena would pass max_pinned_total "
 			    "(%llu of %llu in use)", (unsigned long long)s->id,
 			    s->peer.uid, s->peer.pid, (unsigned long long)bytes,
-			    (unsigned long long)s->env->pinned,
+			    (unsigned long long)held,
 			    (unsigned long long)s->env->pinned_max);
 		session_refuse(s, true, seq, SR_STATUS_QUOTA,
 			       "the daemon's pinned-memory limit "
@@ -490,7 +533,6 @@ void session_on_hello(struct session *s, uint32_t seq,
 		session_close(s, "pinned-memory limit");
 		return;
 	}
-	s->env->pinned += bytes;
 	s->pinned = bytes;
 	s->setup_count = count;
 	s->setup_size = size;
@@ -1046,6 +1088,10 @@ static void session_on_cqe(void *arg, uint64_t user_data, int32_t res,
 /* Submit what is queued, take what already completed, send replies. */
 void session_progress(struct session *s)
 {
+	/* Nothing to progress yet, and the ring and the rings are the
+	 * set-up thread's until it is done: not even read here. */
+	if (s->setup_busy)
+		return;
 	if (s->ring.live && (s->phase == PHASE_READY || s->in_flight)) {
 		session_submit_queued(s);
 		ring_driver_reap(&s->ring, session_on_cqe, s);

@@ -33,13 +33,31 @@
 
 struct session;
 
-/* What every session shares, owned by the server. */
+struct session_scratch;
+
+/* What the sessions of one thread share (a worker's), owned by it. */
 struct session_env {
 	struct offload *offload;   /* runs each session's set-up */
 	bool rings;                /* protocol v2 rings offered */
-	uint64_t pinned_max;       /* arena bytes of all sessions together */
-	uint64_t pinned;           /* held now (see session_free) */
+	/* Arena bytes of all sessions of all threads together stay under
+	 * pinned_max.  The count held now is *pinned_shared, which every
+	 * thread's env points to and which is only touched atomically
+	 * (once per Hello and once per session end); NULL: this env's own
+	 * @pinned, for a single-threaded embedder (the session fuzzer). */
+	uint64_t pinned_max;
+	uint64_t pinned;
+	uint64_t *pinned_shared;
+	/* Buffers for decoding requests and encoding replies, used by one
+	 * session at a time and never across events: one set per thread,
+	 * so that the hot path shares nothing.  NULL: session_new()
+	 * allocates them into the env. */
+	struct session_scratch *scratch;
 };
+
+/* A thread's buffers (several MiB of address space, touched only as far
+ * as requests need them).  NULL when out of memory. */
+struct session_scratch *session_scratch_new(void);
+void session_scratch_free(struct session_scratch *sc);
 
 /* Who the client is, as the kernel vouches for it when it connected. */
 struct session_peer {
@@ -48,7 +66,9 @@ struct session_peer {
 };
 
 /* Takes ownership of @sock (non-blocking).  @env must outlive the
- * session.  NULL when out of memory. */
+ * session, which is served from then on by the thread that owns @env
+ * alone (made on another, it is handed over through a lock).  NULL when
+ * out of memory. */
 struct session *session_new(uint64_t id, int sock,
 			    const struct session_peer *peer,
 			    const struct policy *policy,
@@ -102,13 +122,25 @@ struct session_stats {
 void session_get_stats(const struct session *s, struct session_stats *st);
 
 /* Who answers a StatsRequest (the server).  The handler replies through
- * session_send_stats(); a session whose policy does not allow control is
- * refused NOT_PERMITTED before the handler is asked. */
+ * session_send_stats() or session_stats_unavailable(), at once or, after
+ * session_hold(), from a later event of the session's thread; a session
+ * whose policy does not allow control is refused NOT_PERMITTED before
+ * the handler is asked.  Set once, before any thread starts. */
 typedef void (*session_stats_handler)(void *arg, struct session *asker,
 				      uint32_t seq, bool with_sessions);
 void session_set_stats_handler(session_stats_handler fn, void *arg);
-/* @stats is a Saferring__Stats; void here so callers need no protobuf. */
+/* @stats is a Saferring__Stats; void here so callers need no protobuf.
+ * Also ends a session_hold(). */
 void session_send_stats(struct session *s, uint32_t seq, void *stats);
+/* Answer StatsRequest @seq with Error{INTERNAL} instead (it counts
+ * toward max_errors, as every Error does).  Also ends a session_hold(). */
+void session_stats_unavailable(struct session *s, uint32_t seq);
+/* Read no more requests from the socket until the StatsRequest being
+ * answered is (the handler gathers figures from other threads and
+ * answers later): its reply keeps its place among the others, and a
+ * session has one such question open at most.  Rings keep being
+ * served. */
+void session_hold(struct session *s);
 
 /* Protocol v2: the session's doorbell (an eventfd the client rings when
  * it submits into a ring the daemon sleeps on); -1 for a v1 session. */

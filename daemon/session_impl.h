@@ -19,6 +19,7 @@
 #include <sys/uio.h>
 
 #include "arena.h"
+#include "batch.h"
 #include "fd_registry.h"
 #include "offload.h"
 #include "policy.h"
@@ -58,6 +59,13 @@
  * none).  Sessions beyond that wait for a worker, they do not add one. */
 #define SESSION_IOWQ_BOUNDED 16U
 #define SESSION_IOWQ_UNBOUNDED 128U
+
+/* Protocol v2 (session_rings.c): the largest record (what fits one v1
+ * datagram fits one record), completions per record, and what
+ * protobuf-c may allocate decoding one record (batch.h). */
+#define RINGS_MAX_RECORD WIRE_MAX_DATAGRAM
+#define RINGS_CQ_BATCH BATCH_MAX_OPS
+#define RINGS_UNPACK_BYTES BATCH_UNPACK_BYTES(RINGS_MAX_RECORD)
 
 enum session_phase {
 	PHASE_HELLO,   /* waiting for Hello */
@@ -127,8 +135,10 @@ struct session {
 	enum sr_status deny_status; /* OK unless session_deny() was called */
 	const char *deny_reason;
 
-	/* Set-up on the offload thread: while setup_busy, the arena, ring,
-	 * tables and queues below belong to that thread alone. */
+	/* Set-up on the offload thread: while setup_busy, the rings, arena,
+	 * ring, tables and queues below belong to that thread alone; the
+	 * event loop does not even read them (whether the ring is live,
+	 * whether the rings are on) until it has taken the job back. */
 	struct offload_job setup_job;
 	bool setup_busy;
 	int setup_result;
@@ -160,6 +170,7 @@ struct session {
 	unsigned stash_nfds;
 
 	bool shutting_down; /* session_shutdown(): close once all is sent */
+	bool held;          /* session_hold(): a StatsRequest is open */
 	/* Ends once the stash is sent (why, for the log), after saying so
 	 * with an Error when end_reason_pending. */
 	const char *end_after_flush;
@@ -170,6 +181,40 @@ struct session {
 	uint64_t refusals[SR_STATUS__COUNT];
 };
 
+
+/* A completion, as a nested Completion of a v1 datagram. */
+struct wire_completion {
+	Saferring__Completion c;
+	Saferring__SlotBack backs[OP_MAX_IOV];
+	Saferring__SlotBack *back_ptrs[OP_MAX_IOV];
+	Saferring__FdHandle handle;
+};
+
+/*
+ * One thread's buffers (session_env.scratch), formerly file-scope
+ * statics: every session of the thread uses them in turn, each only
+ * within one call (nothing decoded or packed here outlives the event
+ * that made it), so they need no lock as long as no two threads share
+ * them.
+ */
+struct session_scratch {
+	/* session_socket.c: one datagram in, one out, its decoding. */
+	unsigned char recv_buf[WIRE_MAX_DATAGRAM];
+	unsigned char send_buf[WIRE_MAX_DATAGRAM];
+	struct wire_arena unpack;
+	unsigned char unpack_buf[UNPACK_ARENA_BYTES] __attribute__((aligned(64)));
+	/* One Submit's operations, parsed before any is validated. */
+	struct op_request reqs[WIRE_MAX_BATCH];
+	struct wire_completion comps[WIRE_MAX_BATCH];
+	Saferring__Completion *comp_ptrs[WIRE_MAX_BATCH];
+	/* session_rings.c: one record's decoding, one record out. */
+	struct wire_arena ring_unpack;
+	unsigned char ring_unpack_buf[RINGS_UNPACK_BYTES] __attribute__((aligned(64)));
+	struct op_request ring_reqs[BATCH_MAX_OPS];
+	struct op_completion ring_comps[RINGS_CQ_BATCH];
+	struct batch_completion_encoder cq_encoder;
+	unsigned char cq_buf[RINGS_MAX_RECORD];
+};
 
 /* ---- session.c: the core ------------------------------------------- */
 

@@ -16,7 +16,8 @@
  * session with Error{PROTOCOL}.
  *
  * Must never read outside the rings, never read a shared value twice,
- * never wait for the client.
+ * never wait for the client.  Its buffers are the thread's
+ * (session_env.scratch), never file-scope.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,8 +34,6 @@
  * at some 30 bytes an operation. */
 #define RINGS_SQ_BYTES (256U * 1024)
 #define RINGS_CQ_BYTES (256U * 1024)
-/* Largest record: what fits one v1 datagram fits one record. */
-#define RINGS_MAX_RECORD WIRE_MAX_DATAGRAM
 /* Operations queued before the daemon submits them and publishes what
  * completed, so that the client refills while the kernel works: a
  * quarter of what the session has in flight, so that at any depth the
@@ -51,15 +50,6 @@
 #define RINGS_COMPLETION_BYTES 48U
 #define RINGS_SLOT_BACK_BYTES 12U
 #define RINGS_RECORD_FRAMING 64U
-
-/* protobuf-c's allocations for one record at most (batch.h). */
-#define RINGS_UNPACK_BYTES BATCH_UNPACK_BYTES(RINGS_MAX_RECORD)
-
-static unsigned char unpack_buf[RINGS_UNPACK_BYTES];
-static struct op_request ring_reqs[BATCH_MAX_OPS];
-static struct op_completion ring_comps[RINGS_CQ_BATCH];
-static struct batch_completion_encoder cq_encoder;
-static unsigned char cq_buf[RINGS_MAX_RECORD];
 
 uint64_t session_rings_offset(uint64_t arena_bytes)
 {
@@ -140,7 +130,8 @@ int session_rings_welcome(struct session *s, Saferring__RingLayout *l,
 
 int session_doorbell_fd(const struct session *s)
 {
-	return s->rings.on && s->phase == PHASE_READY ? s->rings.sq_efd : -1;
+	/* Phase first: before READY the rings may be the set-up thread's. */
+	return s->phase == PHASE_READY && s->rings.on ? s->rings.sq_efd : -1;
 }
 
 /* Completions of @n pending ones fit a record of this many bytes. */
@@ -155,6 +146,7 @@ static size_t rings_completion_bytes(const struct session *s, uint32_t i)
 void session_rings_flush(struct session *s)
 {
 	struct session_rings *r = &s->rings;
+	struct session_scratch *sc = s->env->scratch;
 	bool published = false;
 
 	while (s->out_count) {
@@ -175,10 +167,11 @@ void session_rings_flush(struct session *s)
 		if (!n)
 			break; /* the client is behind: wait for its head */
 		for (uint32_t i = 0; i < n; i++)
-			session_pop_completion(s, &ring_comps[i]);
-		if (batch_encode_completions(&cq_encoder, ring_comps, n, cq_buf,
-					     sizeof(cq_buf), &len) < 0 ||
-		    shm_ring_put(&r->cq, SR_RING_REC_COMPLETIONS, cq_buf,
+			session_pop_completion(s, &sc->ring_comps[i]);
+		if (batch_encode_completions(&sc->cq_encoder, sc->ring_comps,
+					     n, sc->cq_buf, sizeof(sc->cq_buf),
+					     &len) < 0 ||
+		    shm_ring_put(&r->cq, SR_RING_REC_COMPLETIONS, sc->cq_buf,
 				 (uint32_t)len) < 0) {
 			/* The bound above makes this unreachable; what was
 			 * popped is lost, so the session cannot go on. */
@@ -228,7 +221,7 @@ static bool rings_can_take(const struct session *s)
 bool session_rings_take(struct session *s)
 {
 	struct session_rings *r = &s->rings;
-	static struct wire_arena arena;
+	struct session_scratch *sc = s->env->scratch;
 	bool took = false;
 	uint32_t tail;
 
@@ -256,9 +249,10 @@ bool session_rings_take(struct session *s)
 			continue;
 		}
 		/* Decoded from the private copy only. */
-		wire_arena_init(&arena, unpack_buf, sizeof(unpack_buf));
-		rc = batch_decode_ops(r->rec, len, &arena, ring_reqs,
-				      BATCH_MAX_OPS, &n);
+		wire_arena_init(&sc->ring_unpack, sc->ring_unpack_buf,
+				sizeof(sc->ring_unpack_buf));
+		rc = batch_decode_ops(r->rec, len, &sc->ring_unpack,
+				      sc->ring_reqs, BATCH_MAX_OPS, &n);
 		if (rc == -E2BIG)
 			session_refuse(s, false, 0, SR_STATUS_TOO_LARGE,
 				       "batch larger than max_batch");
@@ -266,7 +260,7 @@ bool session_rings_take(struct session *s)
 			session_refuse(s, false, 0, SR_STATUS_MALFORMED,
 				       "operation batch does not decode");
 		else
-			session_submit_ops(s, ring_reqs, n);
+			session_submit_ops(s, sc->ring_reqs, n);
 	}
 	/* Their space is the client's again. */
 	shm_ring_release(&r->sq);
@@ -303,7 +297,7 @@ bool session_rings_poll(struct session *s)
 {
 	bool did = false;
 
-	if (!s->rings.on || s->phase != PHASE_READY)
+	if (s->phase != PHASE_READY || !s->rings.on)
 		return false;
 	if (ring_driver_ready(&s->ring)) {
 		session_progress(s);
@@ -335,7 +329,7 @@ bool session_rings_idle(struct session *s)
 	struct session_rings *r = &s->rings;
 	uint32_t flags = SR_RING_SQ_NEED_WAKEUP;
 
-	if (!r->on || s->phase != PHASE_READY)
+	if (s->phase != PHASE_READY || !r->on)
 		return true;
 	if (s->out_count)
 		flags |= SR_RING_SQ_CQ_WAIT;

@@ -7,7 +7,8 @@
  * core's plain forms (request.h) before anything acts on it.
  *
  * Must never block: the socket is non-blocking, one datagram that does
- * not fit waits in the stash and stops reading until it has gone.
+ * not fit waits in the stash and stops reading until it has gone.  Its
+ * buffers are the thread's (session_env.scratch), never file-scope.
  */
 #include <errno.h>
 #include <poll.h>
@@ -21,22 +22,6 @@
 #include "log.h"
 #include "request.h"
 #include "session_impl.h"
-
-/* Requests handled per readable event, so one client cannot starve the
- * others sharing the event loop. */
-#define READS_PER_EVENT 32
-/* protobuf-c allocations one request may make: enough to decode a 64 KiB
- * datagram of minimal operations (about 11000, some 200 bytes each
- * decoded, plus protobuf-c's scan slabs), so that an oversized batch is
- * answered TOO_LARGE, not MALFORMED.  Anything needing more fails to
- * decode. */
-#define UNPACK_ARENA_BYTES (4 * 1024 * 1024)
-
-static unsigned char recv_buf[WIRE_MAX_DATAGRAM];
-static unsigned char send_buf[WIRE_MAX_DATAGRAM];
-static unsigned char unpack_buf[UNPACK_ARENA_BYTES];
-/* One Submit's operations, parsed before any is validated. */
-static struct op_request batch_reqs[WIRE_MAX_BATCH];
 
 static void close_fds(const int *fds, unsigned nfds)
 {
@@ -58,10 +43,11 @@ void session_drop_stash(struct session *s)
 static void session_send(struct session *s, const ProtobufCMessage *msg,
 			 const int *fds, unsigned nfds)
 {
+	unsigned char *send_buf = s->env->scratch->send_buf;
 	size_t len = protobuf_c_message_get_packed_size(msg);
 	int r;
 
-	if (s->sock < 0 || len > sizeof(send_buf)) {
+	if (s->sock < 0 || len > WIRE_MAX_DATAGRAM) {
 		close_fds(fds, nfds);
 		if (s->sock >= 0)
 			session_close(s, "reply too large");
@@ -148,7 +134,7 @@ void session_refuse(struct session *s, bool has_seq, uint32_t seq,
 	if (status < SR_STATUS__COUNT)
 		s->refusals[status]++;
 	session_reply(s, has_seq, seq, &reply, -1);
-	if (s->rings.on)
+	if (!s->setup_busy && s->rings.on)
 		session_rings_kick(s);
 	if (++s->errors < s->policy.max_errors || s->sock < 0)
 		return;
@@ -156,14 +142,6 @@ void session_refuse(struct session *s, bool has_seq, uint32_t seq,
 	s->end_reason_pending = true;
 	session_try_end(s);
 }
-
-/* A completion, as a nested Completion of a v1 datagram. */
-struct wire_completion {
-	Saferring__Completion c;
-	Saferring__SlotBack backs[OP_MAX_IOV];
-	Saferring__SlotBack *back_ptrs[OP_MAX_IOV];
-	Saferring__FdHandle handle;
-};
 
 static void wire_completion_fill(struct wire_completion *w,
 				 const struct op_completion *oc)
@@ -195,8 +173,8 @@ static void wire_completion_fill(struct wire_completion *w,
 
 void session_socket_flush(struct session *s)
 {
-	static struct wire_completion comps[WIRE_MAX_BATCH];
-	static Saferring__Completion *ptrs[WIRE_MAX_BATCH];
+	struct wire_completion *comps = s->env->scratch->comps;
+	Saferring__Completion **ptrs = s->env->scratch->comp_ptrs;
 
 	while (s->sock >= 0 && s->stash_len == 0 && s->out_count > 0) {
 		Saferring__Reply reply = SAFERRING__REPLY__INIT;
@@ -229,9 +207,22 @@ void session_send_stats(struct session *s, uint32_t seq, void *stats)
 {
 	Saferring__Reply reply = SAFERRING__REPLY__INIT;
 
+	s->held = false;
 	reply.body_case = SAFERRING__REPLY__BODY_STATS;
 	reply.stats = stats;
 	session_reply(s, true, seq, &reply, -1);
+}
+
+void session_stats_unavailable(struct session *s, uint32_t seq)
+{
+	s->held = false;
+	session_refuse(s, true, seq, SR_STATUS_INTERNAL,
+		       "statistics unavailable");
+}
+
+void session_hold(struct session *s)
+{
+	s->held = true;
 }
 
 
@@ -245,17 +236,20 @@ static void session_on_submit(struct session *s, uint32_t seq, bool has_seq,
 			       "batch larger than max_batch");
 		return;
 	}
+	struct op_request *reqs = s->env->scratch->reqs;
+
 	for (size_t i = 0; i < n; i++)
-		request_from_wire(submit->ops[i], &batch_reqs[i]);
-	session_submit_ops(s, batch_reqs, n);
+		request_from_wire(submit->ops[i], &reqs[i]);
+	session_submit_ops(s, reqs, n);
 }
 
 /* The same operations, laid out in columns (proto/batch.h). */
 static void session_on_op_batch(struct session *s, uint32_t seq,
 				bool has_seq, const Saferring__OpBatch *b)
 {
+	struct op_request *reqs = s->env->scratch->reqs;
 	size_t n;
-	int rc = batch_ops_from_wire(b, batch_reqs, WIRE_MAX_BATCH, &n);
+	int rc = batch_ops_from_wire(b, reqs, WIRE_MAX_BATCH, &n);
 
 	if (rc == -E2BIG)
 		session_refuse(s, has_seq, seq, SR_STATUS_TOO_LARGE,
@@ -264,7 +258,7 @@ static void session_on_op_batch(struct session *s, uint32_t seq,
 		session_refuse(s, has_seq, seq, SR_STATUS_MALFORMED,
 			       "operation batch breaks the column layout");
 	else
-		session_submit_ops(s, batch_reqs, n);
+		session_submit_ops(s, reqs, n);
 }
 
 static void session_on_request(struct session *s, struct wire_msg *m,
@@ -323,7 +317,7 @@ static void session_on_request(struct session *s, struct wire_msg *m,
 
 static void session_on_datagram(struct session *s, struct wire_msg *m)
 {
-	static struct wire_arena arena;
+	struct session_scratch *sc = s->env->scratch;
 	Saferring__Request *req;
 
 	if (m->truncated) {
@@ -332,8 +326,9 @@ static void session_on_datagram(struct session *s, struct wire_msg *m)
 			       "datagram larger than 64 KiB");
 		return;
 	}
-	wire_arena_init(&arena, unpack_buf, sizeof(unpack_buf));
-	req = saferring__request__unpack(&arena.allocator, m->len, recv_buf);
+	wire_arena_init(&sc->unpack, sc->unpack_buf, sizeof(sc->unpack_buf));
+	req = saferring__request__unpack(&sc->unpack.allocator, m->len,
+					 sc->recv_buf);
 	if (!req) {
 		wire_msg_close_fds(m);
 		session_refuse(s, false, 0, SR_STATUS_MALFORMED,
@@ -366,7 +361,7 @@ void session_on_readable(struct session *s)
 		 * so that everything published before it was sent is seen;
 		 * the request stays queued while those records cannot be
 		 * taken yet. */
-		if (s->rings.on && s->phase == PHASE_READY) {
+		if (s->phase == PHASE_READY && s->rings.on) {
 			char b;
 			struct iovec v = { .iov_base = &b, .iov_len = 1 };
 			struct msghdr peek = { .msg_iov = &v, .msg_iovlen = 1 };
@@ -379,7 +374,8 @@ void session_on_readable(struct session *s)
 			    shm_ring_pending(&s->rings.sq))
 				break;
 		}
-		r = wire_recv(s->sock, recv_buf, sizeof(recv_buf), &m);
+		r = wire_recv(s->sock, s->env->scratch->recv_buf,
+			      WIRE_MAX_DATAGRAM, &m);
 
 		if (r == -EAGAIN)
 			break;

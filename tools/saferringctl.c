@@ -103,22 +103,30 @@ static void print_status(const Saferring__Stats *st)
 	printf("in flight:       %u\n", st->in_flight);
 	printf("operations done: %llu\n", (unsigned long long)st->ops_done);
 	printf("refused:         %llu\n", (unsigned long long)st->ops_refused);
+	if (st->has_workers)
+		printf("workers:         %u\n", st->workers);
 }
 
 static void print_sessions(const Saferring__Stats *st)
 {
-	printf("%8s %7s %8s %6s %9s %4s %12s %9s %14s %14s\n", "SESSION",
+	/* New columns go last: scripts read these by position. */
+	printf("%8s %7s %8s %6s %9s %4s %12s %9s %14s %14s %6s\n", "SESSION",
 	       "UID", "PID", "SLOTS", "INFLIGHT", "FDS", "OPS", "REFUSED",
-	       "BYTES_READ", "BYTES_WRITTEN");
+	       "BYTES_READ", "BYTES_WRITTEN", "WORKER");
 	for (size_t i = 0; i < st->n_session; i++) {
 		const Saferring__SessionStats *s = st->session[i];
-		printf("%8llu %7u %8d %6u %9u %4u %12llu %9llu %14llu %14llu\n",
+		char worker[16] = "-";
+
+		if (s->has_worker)
+			snprintf(worker, sizeof(worker), "%u", s->worker);
+		printf("%8llu %7u %8d %6u %9u %4u %12llu %9llu %14llu %14llu "
+		       "%6s\n",
 		       (unsigned long long)s->session_id, s->uid, s->pid,
 		       s->slots_in_use, s->in_flight, s->fds,
 		       (unsigned long long)s->ops_done,
 		       (unsigned long long)s->ops_refused,
 		       (unsigned long long)s->bytes_read,
-		       (unsigned long long)s->bytes_written);
+		       (unsigned long long)s->bytes_written, worker);
 		for (size_t j = 0; j < s->n_refusals; j++)
 			printf("%8s refused %llu x %s\n", "",
 			       (unsigned long long)s->refusals[j]->count,
@@ -149,25 +157,30 @@ static void print_json(const Saferring__Stats *st)
 	print_json_string(st->version);
 	printf(",\"uptime_ms\":%llu,\"sessions\":%u,"
 	       "\"sessions_total\":%llu,\"in_flight\":%u,\"ops_done\":%llu,"
-	       "\"ops_refused\":%llu,\"truncated\":%s,\"session_list\":[",
+	       "\"ops_refused\":%llu,\"truncated\":%s,",
 	       (unsigned long long)st->uptime_ms, st->sessions,
 	       (unsigned long long)st->sessions_total, st->in_flight,
 	       (unsigned long long)st->ops_done,
 	       (unsigned long long)st->ops_refused,
 	       st->truncated ? "true" : "false");
+	if (st->has_workers)
+		printf("\"workers\":%u,", st->workers);
+	printf("\"session_list\":[");
 	for (size_t i = 0; i < st->n_session; i++) {
 		const Saferring__SessionStats *s = st->session[i];
 		printf("%s{\"session_id\":%llu,\"uid\":%u,\"pid\":%d,"
 		       "\"slots_in_use\":%u,\"in_flight\":%u,\"fds\":%u,"
 		       "\"ops_done\":%llu,\"ops_refused\":%llu,"
-		       "\"bytes_read\":%llu,\"bytes_written\":%llu,"
-		       "\"refusals\":{",
+		       "\"bytes_read\":%llu,\"bytes_written\":%llu,",
 		       i ? "," : "", (unsigned long long)s->session_id, s->uid,
 		       s->pid, s->slots_in_use, s->in_flight, s->fds,
 		       (unsigned long long)s->ops_done,
 		       (unsigned long long)s->ops_refused,
 		       (unsigned long long)s->bytes_read,
 		       (unsigned long long)s->bytes_written);
+		if (s->has_worker)
+			printf("\"worker\":%u,", s->worker);
+		printf("\"refusals\":{");
 		for (size_t j = 0; j < s->n_refusals; j++)
 			printf("%s\"%u\":%llu", j ? "," : "",
 			       s->refusals[j]->status,

@@ -623,14 +623,16 @@ long hd_rss_kib(pid_t pid)
 long hd_rss_allowance_kib(pid_t pid, long kib)
 {
 	char path[64], line[512];
-	bool asan = false, valgrind = false;
+	bool asan = false, tsan = false, valgrind = false;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
 	f = fopen(path, "re");
 	if (f) {
-		while (!asan && !valgrind && fgets(line, sizeof(line), f)) {
+		while (!asan && !tsan && !valgrind &&
+		       fgets(line, sizeof(line), f)) {
 			asan = strstr(line, "libasan") != NULL;
+			tsan = strstr(line, "libtsan") != NULL;
 			valgrind = strstr(line, "vgpreload") != NULL;
 		}
 		fclose(f);
@@ -638,8 +640,10 @@ long hd_rss_allowance_kib(pid_t pid, long kib)
 	if (valgrind)
 		return kib + 64 * 1024;
 	/* ASan's quarantine holds up to 256 MiB of freed memory; its
-	 * LeakSanitizer, not RSS, finds leaks there. */
-	return asan ? 4 * kib + 256 * 1024 : kib;
+	 * LeakSanitizer, not RSS, finds leaks there.  ThreadSanitizer's
+	 * shadow and per-thread history grow with what it has seen, and
+	 * leaks are the other runs' to find. */
+	return asan || tsan ? 4 * kib + 256 * 1024 : kib;
 }
 
 long hd_wait_rss_below(pid_t pid, long limit_kib, int timeout_ms)

@@ -102,9 +102,10 @@ int hd_settled_fd_count(pid_t pid);
 /* VmRSS of @pid in KiB (-errno on failure). */
 long hd_rss_kib(pid_t pid);
 /* How much the daemon's RSS may grow in a test: @kib; under
- * AddressSanitizer four times that plus its quarantine (256 MiB of freed
- * memory kept a while; LeakSanitizer finds leaks there); under valgrind
- * @kib plus 64 MiB (its freed-block queue holds 20 MB, shadowed). */
+ * AddressSanitizer (and ThreadSanitizer, whose shadow grows) four times
+ * that plus its quarantine (256 MiB of freed memory kept a while;
+ * LeakSanitizer finds leaks there); under valgrind @kib plus 64 MiB (its
+ * freed-block queue holds 20 MB, shadowed). */
 long hd_rss_allowance_kib(pid_t pid, long kib);
 /* Poll (bounded) until VmRSS < @limit_kib: a session's descriptors go a
  * moment before its arena is unmapped.  Returns the last value seen. */

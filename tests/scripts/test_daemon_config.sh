@@ -236,8 +236,9 @@ fi
 # --- out of descriptors: no busy loop, recovery -----------------------------
 if command -v python3 >/dev/null 2>&1 && command -v prlimit >/dev/null 2>&1; then
 	# A session's fixed-file table (2 * fds entries) must fit the limit.
+	# One worker: each holds descriptors of its own (epoll, eventfds).
 	printf '[default]\nfds = 4\n' >"$tmp/fds4.conf"
-	"$DAEMON" --foreground --socket "$tmp/s5" --config "$tmp/fds4.conf" >"$tmp/d5.log" 2>&1 &
+	"$DAEMON" --foreground --workers 1 --socket "$tmp/s5" --config "$tmp/fds4.conf" >"$tmp/d5.log" 2>&1 &
 	p5=$!
 	pids="$pids $p5"
 	wait_ready "$tmp/s5" "$p5" || fail "daemon for the descriptor check did not start"
@@ -246,7 +247,10 @@ if command -v python3 >/dev/null 2>&1 && command -v prlimit >/dev/null 2>&1; the
 	asdaemon=
 	duid=$(awk '/^Uid:/ { print $2 }' "/proc/$p5/status")
 	[ "$duid" = "$(id -u)" ] || asdaemon="setpriv --reuid $duid --regid $(awk '/^Gid:/ { print $2 }' "/proc/$p5/status") --clear-groups"
-	$asdaemon prlimit --pid "$p5" --nofile=16:16 || fail "prlimit"
+	# Room for one session (7 descriptors while it is set up) besides
+	# what the daemon holds idle, not for 40 connections.
+	nofile=$(( $(ls "/proc/$p5/fd" | awk '$1 < 1024' | wc -l) + 7 ))
+	$asdaemon prlimit --pid "$p5" --nofile=$nofile:$nofile || fail "prlimit"
 	ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 	python3 -c '
 import socket, sys, time
