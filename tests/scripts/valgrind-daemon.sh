@@ -14,7 +14,10 @@
 # $B/valgrind/), kept for reading.
 #
 # Skipped, with the reason printed: test_confine, which asserts the
-# seccomp filter this run must leave out.  Set VG_ALL=1 to run it anyway.
+# seccomp filter this run must leave out, and test_workers, which asserts
+# that workers do not wait for each other: valgrind runs one thread at a
+# time.  (check-asan and check-tsan run both.)  Set VG_ALL=1 to run them
+# anyway.
 #
 # Must never report success when a daemon run's log is missing or
 # unreadable: no log counts as a failure.
@@ -53,7 +56,7 @@ export SAFERRING_TIMEOUT_SCALE="${SAFERRING_TIMEOUT_SCALE:-20}"
 tests=""
 for t in "$@"; do
 	case "$(basename "$t")" in
-	test_confine)
+	test_confine|test_workers)
 		if [ -z "${VG_ALL:-}" ]; then
 			echo "valgrind: skipping $(basename "$t") (see tests/scripts/valgrind-daemon.sh)"
 			continue
