@@ -1,0 +1,4 @@
+build-tsan/obj/daemon/admission.o: daemon/admission.c daemon/admission.h \
+ daemon/fs_table.h
+daemon/admission.h:
+daemon/fs_table.h:

@@ -1,0 +1,2 @@
+build-tsan/obj/daemon/confine.o: daemon/confine.c daemon/confine.h
+daemon/confine.h:

@@ -1,0 +1,2 @@
+build-tsan/obj/daemon/log.o: daemon/log.c daemon/log.h
+daemon/log.h:

@@ -1,0 +1,2 @@
+build-tsan/obj/daemon/offload.o: daemon/offload.c daemon/offload.h
+daemon/offload.h:

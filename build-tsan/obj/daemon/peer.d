@@ -1,0 +1,2 @@
+build-tsan/obj/daemon/peer.o: daemon/peer.c daemon/peer.h
+daemon/peer.h:

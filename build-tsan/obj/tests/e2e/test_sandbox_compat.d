@@ -1,0 +1,15 @@
+build-tsan/obj/tests/e2e/test_sandbox_compat.o: \
+ tests/e2e/test_sandbox_compat.c tests/e2e/../lib/harness.h proto/batch.h \
+ proto/op.h include/saferring.h build-tsan/gen/saferring.pb-c.h \
+ proto/wire.h proto/op.h proto/ring_layout.h proto/wire.h \
+ tests/e2e/../lib/child.h
+tests/e2e/../lib/harness.h:
+proto/batch.h:
+proto/op.h:
+include/saferring.h:
+build-tsan/gen/saferring.pb-c.h:
+proto/wire.h:
+proto/op.h:
+proto/ring_layout.h:
+proto/wire.h:
+tests/e2e/../lib/child.h:

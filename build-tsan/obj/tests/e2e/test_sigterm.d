@@ -1,0 +1,17 @@
+build-tsan/obj/tests/e2e/test_sigterm.o: tests/e2e/test_sigterm.c \
+ tests/e2e/../lib/harness.h proto/batch.h proto/op.h include/saferring.h \
+ build-tsan/gen/saferring.pb-c.h proto/wire.h proto/op.h \
+ proto/ring_layout.h proto/wire.h daemon/server.h daemon/config.h \
+ daemon/policy.h
+tests/e2e/../lib/harness.h:
+proto/batch.h:
+proto/op.h:
+include/saferring.h:
+build-tsan/gen/saferring.pb-c.h:
+proto/wire.h:
+proto/op.h:
+proto/ring_layout.h:
+proto/wire.h:
+daemon/server.h:
+daemon/config.h:
+daemon/policy.h:

@@ -1,0 +1,18 @@
+build-tsan/obj/tests/e2e/test_workers.o: tests/e2e/test_workers.c \
+ tests/e2e/../lib/harness.h proto/batch.h proto/op.h include/saferring.h \
+ build-tsan/gen/saferring.pb-c.h proto/wire.h proto/op.h \
+ proto/ring_layout.h proto/wire.h tests/e2e/../lib/child.h \
+ daemon/server.h daemon/config.h daemon/policy.h
+tests/e2e/../lib/harness.h:
+proto/batch.h:
+proto/op.h:
+include/saferring.h:
+build-tsan/gen/saferring.pb-c.h:
+proto/wire.h:
+proto/op.h:
+proto/ring_layout.h:
+proto/wire.h:
+tests/e2e/../lib/child.h:
+daemon/server.h:
+daemon/config.h:
+daemon/policy.h:

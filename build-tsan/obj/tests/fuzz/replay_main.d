@@ -1,0 +1,1 @@
+build-tsan/obj/tests/fuzz/replay_main.o: tests/fuzz/replay_main.c

@@ -1,0 +1,16 @@
+build-tsan/obj/tests/unit/test_batch_codec.o: \
+ tests/unit/test_batch_codec.c proto/batch.h proto/op.h \
+ include/saferring.h build-tsan/gen/saferring.pb-c.h proto/wire.h \
+ proto/op.h daemon/request.h daemon/validator.h daemon/fd_registry.h \
+ daemon/slot_table.h proto/wire.h
+proto/batch.h:
+proto/op.h:
+include/saferring.h:
+build-tsan/gen/saferring.pb-c.h:
+proto/wire.h:
+proto/op.h:
+daemon/request.h:
+daemon/validator.h:
+daemon/fd_registry.h:
+daemon/slot_table.h:
+proto/wire.h:

@@ -1,0 +1,11 @@
+build-tsan/obj/uring/register.o: uring/register.c uring/facade.h \
+ include/saferring.h uring/include/saferring-uring/liburing.h \
+ uring/include/saferring-uring/liburing/compat.h \
+ uring/include/saferring-uring/liburing/io_uring.h \
+ uring/include/saferring-uring/liburing/barrier.h
+uring/facade.h:
+include/saferring.h:
+uring/include/saferring-uring/liburing.h:
+uring/include/saferring-uring/liburing/compat.h:
+uring/include/saferring-uring/liburing/io_uring.h:
+uring/include/saferring-uring/liburing/barrier.h:
