@@ -243,11 +243,7 @@ static void test_pinned_total(void **state)
 	hd_check_service(&hd);
 }
 
-/*
- * One attempt: a NOP on a small session while a 256 MiB Hello is being
- * set up.  True when the NOP was answered before the Welcome was there.
- */
-static bool nop_beside_big_hello(void)
+static void test_hello_off_the_loop(void **state)
 {
 	struct rc *small = rc_connect(hd.sock), *big = rc_connect(hd.sock);
 	struct pollfd p = { .fd = big->sock, .events = POLLIN };
@@ -255,6 +251,16 @@ static bool nop_beside_big_hello(void)
 	char why[256];
 	int pending;
 
+	(void)state;
+	/* Under valgrind the daemon's threads take turns: the set-up thread
+	 * holds everyone up by construction. */
+	if (getenv("SAFERRING_DAEMON_UNDER_VALGRIND")) {
+		printf("test_limits: test_hello_off_the_loop skipped: the daemon "
+		       "runs under valgrind, one thread at a time\n");
+		rc_close(big);
+		rc_close(small);
+		skip();
+	}
 	rc_hello(small, 4, 4096);
 	t0 = hd_now_ns();
 	send_hello(big, BIG_SLOTS, BIG_SLOT);
@@ -267,29 +273,12 @@ static bool nop_beside_big_hello(void)
 	printf("test_limits: NOP on another session done %.1f ms after a "
 	       "256 MiB Hello, whose Welcome came %.1f ms after it (%s)\n",
 	       (double)(t_nop - t0) / 1e6, (double)(hd_now_ns() - t0) / 1e6,
-	       pending ? "already there at the NOP" :
+	       pending ? "already there at the NOP: set up on the loop?" :
 	       "not yet there at the NOP");
+	/* The other session did not wait for the arena to be pinned. */
+	assert_int_equal(pending, 0);
 	rc_close(big);
 	rc_close(small);
-	return pending == 0;
-}
-
-/*
- * Set up on the loop, the NOP could never beat the Welcome; off it, it
- * does unless something else held it up that long (the kernel's memory
- * locks once did, in one make check run).  So: any of three attempts.
- */
-static void test_hello_off_the_loop(void **state)
-{
-	(void)state;
-	for (int attempt = 1; attempt <= 3; attempt++) {
-		if (nop_beside_big_hello())
-			return;
-		/* Freed asynchronously: let the last arena go first. */
-		hd_sleep_ms(200);
-	}
-	fail_msg("three times a NOP on another session waited for a 256 MiB "
-		 "Hello's set-up: set up on the loop?");
 }
 
 static void test_sessions_total(void **state)
