@@ -86,6 +86,9 @@ void session_free(struct session *s)
 {
 	if (!s)
 		return;
+	/* Its release job is back (or was never run: offload_stop). */
+	if (s->releasing)
+		s->setup_busy = s->releasing = false;
 	/* Callers only free drained sessions; refuse to free memory the
 	 * kernel may still write rather than trust that. */
 	if (s->in_flight || s->setup_busy) {
@@ -111,6 +114,36 @@ void session_free(struct session *s)
 		__atomic_fetch_sub(session_pinned_count(s->env), s->pinned,
 				   __ATOMIC_RELAXED);
 	free(s);
+}
+
+/* Arenas smaller than this are unmapped in place: microseconds, less
+ * than the trip through the offload thread. */
+#define SESSION_FREE_OFFLOAD_BYTES (16U << 20)
+
+/* On the offload thread: the session is drained and its ring gone; the
+ * arena is this job's alone. */
+static void session_release_run(struct offload_job *job)
+{
+	arena_destroy(&session_of_setup(job)->arena);
+}
+
+bool session_free_begin(struct session *s)
+{
+	if (s->in_flight || s->setup_busy || !s->env->offload ||
+	    s->arena.size < SESSION_FREE_OFFLOAD_BYTES)
+		return false;
+	/* The ring goes first, as in session_free(). */
+	ring_driver_exit(&s->ring);
+	s->releasing = true;
+	s->setup_busy = true;
+	s->setup_job.run = session_release_run;
+	offload_submit(s->env->offload, &s->setup_job);
+	return true;
+}
+
+bool session_releasing(const struct session *s)
+{
+	return s->releasing;
 }
 
 struct session_scratch *session_scratch_new(void)

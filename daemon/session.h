@@ -75,6 +75,13 @@ struct session *session_new(uint64_t id, int sock,
 			    struct session_env *env);
 /* Only once session_drained(). */
 void session_free(struct session *s);
+/* Also only once drained: starts freeing @s, unmapping a large arena on
+ * the offload thread (60 ms for 512 MiB here, which every session of
+ * this event loop would wait for).  false: nothing started, call
+ * session_free() now; true: the job comes back through offload like a
+ * set-up, session_releasing() says so, and session_free() finishes. */
+bool session_free_begin(struct session *s);
+bool session_releasing(const struct session *s);
 /* The caller's pointer, kept for it (the server's record). */
 void session_set_owner(struct session *s, void *owner);
 void *session_owner(const struct session *s);

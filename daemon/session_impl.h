@@ -146,6 +146,7 @@ struct session {
 	uint32_t hello_seq;
 	uint64_t pinned; /* bytes of env->pinned this session holds */
 	bool want_rings; /* the Hello asked for v2 */
+	bool releasing;  /* setup_job unmaps the arena (session_free_begin) */
 	struct session_rings rings;
 
 	struct arena arena;

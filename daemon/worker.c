@@ -71,6 +71,9 @@ struct client {
 
 struct worker {
 	struct server *srv;
+	/* Reaped sessions whose arena the offload thread is unmapping
+	 * (session_free_begin), linked by next. */
+	struct client *freeing;
 	unsigned index;
 	pthread_t thread;
 	bool thread_started;
@@ -231,6 +234,27 @@ static void worker_add_client(struct worker *w, struct client *c)
 	}
 }
 
+/* The end of a reaped session: gone from the counts, its memory freed. */
+static bool client_free(struct worker *w, struct client *c)
+{
+	struct session_stats st;
+	bool last;
+
+	session_get_stats(c->session, &st);
+	session_free(c->session);
+	last = server_session_gone(w->srv, w->index, c->uid, c->refused, &st);
+	free(c);
+	return last;
+}
+
+/* glibc keeps freed heap for reuse; once the daemon is idle, give it
+ * back, so that its memory returns to its baseline after a load. */
+static void worker_trim(bool last)
+{
+	if (last)
+		malloc_trim(0);
+}
+
 static void worker_reap_dead(struct worker *w)
 {
 	struct client *c = w->clients;
@@ -241,8 +265,6 @@ static void worker_reap_dead(struct worker *w)
 
 		/* A StatsRequest out to the workers comes back to it. */
 		if (c->dead && !c->stats_pending) {
-			struct session_stats st;
-
 			if (c->prev)
 				c->prev->next = c->next;
 			else
@@ -250,19 +272,29 @@ static void worker_reap_dead(struct worker *w)
 			if (c->next)
 				c->next->prev = c->prev;
 			client_cold(w, c);
-			session_get_stats(c->session, &st);
-			session_free(c->session);
-			last = server_session_gone(w->srv, w->index, c->uid,
-						   c->refused, &st);
-			free(c);
+			if (session_free_begin(c->session)) {
+				c->prev = NULL;
+				c->next = w->freeing;
+				w->freeing = c;
+			} else {
+				last = client_free(w, c);
+			}
 		}
 		c = next;
 	}
-	/* glibc keeps freed heap for reuse; once the daemon is idle, give
-	 * it back, so that its memory returns to its baseline after a
-	 * load. */
-	if (last)
-		malloc_trim(0);
+	worker_trim(last);
+}
+
+/* A release job is back: finish freeing its session. */
+static void worker_released(struct worker *w, struct client *c)
+{
+	struct client **p = &w->freeing;
+
+	while (*p && *p != c)
+		p = &(*p)->next;
+	if (*p)
+		*p = c->next;
+	worker_trim(client_free(w, c));
 }
 
 static void worker_stop_sessions(struct worker *w)
@@ -450,6 +482,10 @@ static void worker_dispatch(struct worker *w, struct epoll_event *ev)
 		while ((job = offload_take_done(w->env.offload))) {
 			struct session *s = session_of_setup(job);
 
+			if (session_releasing(s)) {
+				worker_released(w, session_owner(s));
+				continue;
+			}
 			session_on_setup_done(s);
 			client_sync(w, session_owner(s));
 		}
@@ -695,6 +731,15 @@ void worker_free(struct worker *w)
 		w->env.offload = NULL;
 		for (struct client *c = w->clients; c; c = c->next)
 			session_setup_reclaim(c->session);
+	}
+	/* Their release jobs are done or were never run: either way the
+	 * rest is ours (session_free). */
+	while (w->freeing) {
+		struct client *c = w->freeing;
+
+		w->freeing = c->next;
+		session_free(c->session);
+		free(c);
 	}
 	/* Handed over but never taken: never in epoll, never set up. */
 	while (w->arrivals) {
