@@ -3,7 +3,8 @@
  * offload.h - slow, self-contained work done on a thread of its own, so
  * that the event loop serving every other session never waits for it.
  * Setting up a session (creating and pinning its arena, building and
- * restricting its ring: about 24 ms per 64 MiB here) is such work.
+ * restricting its ring: about 24 ms per 64 MiB here) is such work, and
+ * so is unmapping a large arena when a session ends (session_free_begin).
  *
  * A job's run() executes on the offload thread and may touch only what
  * the job owns: memory nobody else reads until the job is done.  Jobs run
