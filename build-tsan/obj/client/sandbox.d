@@ -1,2 +1,0 @@
-build-tsan/obj/client/sandbox.o: client/sandbox.c include/saferring.h
-include/saferring.h:

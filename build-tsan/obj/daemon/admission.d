@@ -1,4 +1,0 @@
-build-tsan/obj/daemon/admission.o: daemon/admission.c daemon/admission.h \
- daemon/fs_table.h
-daemon/admission.h:
-daemon/fs_table.h:

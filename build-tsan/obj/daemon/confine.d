@@ -1,2 +1,0 @@
-build-tsan/obj/daemon/confine.o: daemon/confine.c daemon/confine.h
-daemon/confine.h:

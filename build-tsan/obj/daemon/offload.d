@@ -1,2 +1,0 @@
-build-tsan/obj/daemon/offload.o: daemon/offload.c daemon/offload.h
-daemon/offload.h:

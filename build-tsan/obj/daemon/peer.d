@@ -1,2 +1,0 @@
-build-tsan/obj/daemon/peer.o: daemon/peer.c daemon/peer.h
-daemon/peer.h:

@@ -1,1 +1,0 @@
-build-tsan/obj/tests/fuzz/replay_main.o: tests/fuzz/replay_main.c
