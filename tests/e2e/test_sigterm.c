@@ -22,7 +22,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -45,29 +44,10 @@ static double ms_since(uint64_t t0)
 	return (double)(hd_now_ns() - t0) / 1e6;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag,
-		    struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
-/* Kill and reap the daemon if a test left it running; remove its files. */
 static int teardown(void **state)
 {
 	(void)state;
-	if (hd_alive(&d)) {
-		hd_print_log_tail(&d, 30);
-		kill(d.pid, SIGKILL);
-		waitpid(d.pid, NULL, 0);
-		d.reaped = true;
-	}
-	if (d.dir[0] && !getenv("SAFERRING_KEEP_TMP"))
-		nftw(d.dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	d.dir[0] = '\0';
+	hd_discard(&d);
 	return 0;
 }
 

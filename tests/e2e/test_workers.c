@@ -28,7 +28,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <libgen.h>
 #include <limits.h>
 #include <poll.h>
@@ -635,29 +634,10 @@ static void test_spread_and_stats(void **state)
 
 static struct hd_daemon stop_d;
 
-static int rm_entry(const char *path, const struct stat *st, int flag,
-		    struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
-/* Kill the daemon if the test left it running; remove its files. */
 static int stop_teardown(void **state)
 {
 	(void)state;
-	if (hd_alive(&stop_d)) {
-		hd_print_log_tail(&stop_d, 30);
-		kill(stop_d.pid, SIGKILL);
-		waitpid(stop_d.pid, NULL, 0);
-		stop_d.reaped = true;
-	}
-	if (stop_d.dir[0] && !getenv("SAFERRING_KEEP_TMP"))
-		nftw(stop_d.dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	stop_d.dir[0] = '\0';
+	hd_discard(&stop_d);
 	return 0;
 }
 

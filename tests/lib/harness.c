@@ -474,6 +474,19 @@ int hd_stop(struct hd_daemon *d)
 	return ret;
 }
 
+void hd_discard(struct hd_daemon *d)
+{
+	if (hd_alive(d)) {
+		hd_print_log_tail(d, 30);
+		kill(d->pid, SIGKILL);
+		waitpid(d->pid, NULL, 0);
+		d->reaped = true;
+		wd_daemon_pid = 0;
+	}
+	remove_dir(d);
+	d->dir[0] = '\0';
+}
+
 int hd_run_tests(const char *name, const struct CMUnitTest *tests, size_t n,
 		 unsigned seconds)
 {

@@ -67,6 +67,9 @@ void hd_start_config(struct hd_daemon *d, const char *config);
 /* SIGTERM, wait (bounded), SIGKILL if needed.  0 when the daemon was still
  * running and exited 0; -1 (with a message and its log) otherwise. */
 int hd_stop(struct hd_daemon *d);
+/* For a test's teardown: kill and reap the daemon if the test left it
+ * running (printing its log tail), then remove its files. */
+void hd_discard(struct hd_daemon *d);
 bool hd_alive(struct hd_daemon *d);
 /* Replace the daemon's policy file (atomically; NULL: the defaults). */
 void hd_write_config(const struct hd_daemon *d, const char *config);
