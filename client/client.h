@@ -27,7 +27,7 @@
  * max_in_flight or max_batch is cut down to these. */
 #define SR_MAX_SLOTS 65536U
 #define SR_MAX_FDS 65536U
-#define SR_MAX_IN_FLIGHT 4096U
+#define SR_MAX_IN_FLIGHT 16384U /* the daemon allows 16383 */
 
 /* Unpack arena: a reply holding one completion per operation in flight
  * (struct, pointer and protobuf-c's scan slabs, which the bump allocator

@@ -182,8 +182,8 @@ int sru_map(struct sru_state *st, struct sru_op *op, bool from_memory,
 	op->nranges = 0;
 	op->have_ranges = true;
 	for (uint32_t i = 0; i < op->npieces && !ret; i++) {
-		unsigned char *p = op->pieces[i].p;
-		size_t rem = op->pieces[i].len;
+		unsigned char *p = sru_op_pieces(op)[i].p;
+		size_t rem = sru_op_pieces(op)[i].len;
 
 		while (rem && !ret) {
 			int slot;
@@ -274,7 +274,7 @@ static void copy_walk(struct sru_state *st, struct sru_op *op, size_t n,
 		unsigned char *s = sr_slot_data(st->c, r->slot);
 
 		while (rdone < rlen && pi < op->npieces) {
-			struct sru_piece *pc = &op->pieces[pi];
+			struct sru_piece *pc = &sru_op_pieces(op)[pi];
 			size_t k = pc->len - pdone;
 
 			if (k > rlen - rdone)

@@ -101,6 +101,13 @@ static void take_accept(struct sru_state *st, struct sru_op *op, int32_t res)
 		return;
 	}
 	if (op->opcode == IORING_OP_ACCEPT) {
+		struct pollfd ready = { .fd = op->fd, .events = POLLIN };
+
+		/* Another accept of ours (or the program's) may have taken
+		 * the one connection this poll saw, and accept4() on a
+		 * blocking listener would then wait for the next. */
+		if (poll(&ready, 1, 0) == 0)
+			goto again;
 		fd = accept4(op->fd, op->acc_addr, op->acc_addrlen,
 			     op->acc_flags | SOCK_NONBLOCK);
 		if (fd < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -117,9 +124,8 @@ static void take_accept(struct sru_state *st, struct sru_op *op, int32_t res)
 			if (fl >= 0)
 				fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
 		}
-		if (op->acc_file_index >= 0) {
-			int r = sru_fixed_install(st, fd,
-						  (uint32_t)op->acc_file_index);
+		if (op->acc_file_index) {
+			int r = sru_fixed_install(st, fd, op->acc_file_index);
 
 			close(fd);
 			fd = r;
@@ -299,8 +305,14 @@ int sru_wait(struct sru_state *st, struct io_uring_cqe **cqe_ptr,
 			if (ts) {
 				int64_t left = deadline - now_ns();
 
-				if (left <= 0)
+				if (left <= 0) {
+					/* What came is there to see, as
+					 * with the kernel. */
+					if (cq_ready(st))
+						*cqe_ptr = &st->cqes[st->cq_khead &
+								     st->cq_ring_mask];
 					return -ETIME;
+				}
 				rel.tv_sec = left / 1000000000LL;
 				rel.tv_nsec = left % 1000000000LL;
 				relp = &rel;

@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -121,7 +122,9 @@ struct sru_op {
 	/* Program memory, and the slot ranges that carry it. */
 	struct sru_piece *pieces;
 	uint32_t npieces;
-	struct sru_piece piece1; /* pieces points here when there is one */
+	/* The one piece of most operations.  Never pointed to from
+	 * inside the op: st->ops moves when it grows (sru_op_pieces). */
+	struct sru_piece piece1;
 	struct sru_range ranges[SR_MAX_IOV];
 	uint32_t nranges;
 	bool have_ranges;     /* slots taken (refs held) */
@@ -134,8 +137,9 @@ struct sru_op {
 	struct sockaddr *acc_addr;
 	socklen_t *acc_addrlen;
 	int acc_flags;
-	int32_t acc_file_index; /* -1: a plain fd; else fixed index + 1,
-				 * or IORING_FILE_INDEX_ALLOC */
+	uint32_t acc_file_index; /* as in the SQE: 0 a plain fd, else fixed
+				  * index + 1, or IORING_FILE_INDEX_ALLOC
+				  * (which no signed sentinel may shadow) */
 
 	/* LOCAL operations: the result to post. */
 	int32_t local_res;
@@ -277,6 +281,12 @@ int sru_provide(struct sru_state *st, unsigned char *addr, uint32_t len,
 		uint32_t nr, uint16_t bgid, uint32_t bid);
 int sru_remove_bufs(struct sru_state *st, uint32_t nr, uint16_t bgid);
 
+/* @op's pieces of program memory: its own piece1, or an array. */
+static inline struct sru_piece *sru_op_pieces(struct sru_op *op)
+{
+	return op->pieces ? op->pieces : &op->piece1;
+}
+
 /* fds.c */
 /* The handle for program descriptor @fd, registering it on first use;
  * -errno (-EBADF for a closed descriptor, -EOPNOTSUPP for a kind the
@@ -289,5 +299,19 @@ void sru_fd_sweep(struct sru_state *st);
 /* Give a handle back to the daemon once nothing uses it. */
 void sru_handle_drop(struct sru_state *st, int handle);
 void sru_fds_free(struct sru_state *st);
+/* -EOPNOTSUPP for @fd, which the daemon refused to admit, saying which
+ * kind of descriptor it is (sru_unsupported). */
+int sru_fd_refused(int fd, const struct stat *sb);
+
+/* setup.c */
+/*
+ * Return @err for something the facade does not do that liburing on a
+ * kernel would (an opcode, a flag, a field, a registration, a kind of
+ * descriptor), first saying what on stderr when $SAFERRING_URING_WARN
+ * is set: a program being ported sees what it leans on, and
+ * check-compat tells "uses what saferring leaves out" from "broken".
+ */
+int sru_unsupported(int err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 #endif

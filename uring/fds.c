@@ -15,11 +15,36 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "facade.h"
+
+
+int sru_fd_refused(int fd, const struct stat *sb)
+{
+	int domain = 0;
+	socklen_t len = sizeof(domain);
+	char kind[48];
+
+	if (S_ISSOCK(sb->st_mode) &&
+	    getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0)
+		snprintf(kind, sizeof(kind), "%s socket",
+			 domain == AF_UNIX ? "AF_UNIX" :
+			 domain == AF_INET6 ? "AF_INET6" :
+			 domain == AF_INET ? "AF_INET" : "non-IP");
+	else
+		snprintf(kind, sizeof(kind), "%s",
+			 S_ISCHR(sb->st_mode) ? "character device" :
+			 S_ISBLK(sb->st_mode) ? "block device" :
+			 S_ISDIR(sb->st_mode) ? "directory" :
+			 S_ISREG(sb->st_mode) ? "file" : "anonymous inode");
+	return sru_unsupported(-EOPNOTSUPP,
+			       "descriptor %d (%s): a kind saferringd does not admit",
+			       fd, kind);
+}
 
 /* Flags that change what I/O on the file means. */
 #define SRU_FL_MASK (O_ACCMODE | O_APPEND | O_DIRECT | O_NONBLOCK | O_SYNC | \
@@ -107,7 +132,8 @@ int sru_fd_handle(struct sru_state *st, int fd, bool *seekable)
 		/* The daemon does not admit this kind of descriptor (or
 		 * is out of room for it): not something this facade can
 		 * do, rather than a bad descriptor. */
-		return h == -EBADF ? -EOPNOTSUPP : h == -EDQUOT ? -EMFILE : h;
+		return h == -EBADF ? sru_fd_refused(fd, &sb) :
+		       h == -EDQUOT ? -EMFILE : h;
 	*e = (struct sru_fd){
 		.handle = h,
 		.dev = sb.st_dev,

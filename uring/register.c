@@ -34,7 +34,7 @@ static int sru_table_handle(struct sru_state *st, int fd)
 		return -EBADF;
 	h = sr_register_fd(st->c, fd);
 	if (h == -EBADF)
-		return -EOPNOTSUPP; /* a kind the daemon does not admit */
+		return sru_fd_refused(fd, &sb);
 	if (h == -EDQUOT)
 		return -EMFILE;
 	return h;

@@ -12,6 +12,8 @@
  * after io_uring_queue_exit returned.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -164,8 +166,7 @@ static void sru_state_free(struct sru_state *st)
 	if (st->c)
 		sr_close(st->c); /* the daemon cancels what is in flight */
 	for (uint32_t i = 0; i < st->nops; i++)
-		if (st->ops[i].state != SRU_OP_FREE && st->ops[i].pieces &&
-		    st->ops[i].pieces != &st->ops[i].piece1)
+		if (st->ops[i].state != SRU_OP_FREE)
 			free(st->ops[i].pieces);
 	free(st->ops);
 	free(st->slots);
@@ -192,7 +193,8 @@ int io_uring_queue_init_params(unsigned entries, struct io_uring *ring,
 	if (!ring || !p)
 		return -EFAULT;
 	if (p->flags & ~SRU_SETUP_FLAGS)
-		return -EINVAL;
+		return sru_unsupported(-EINVAL, "setup flags 0x%x (SQPOLL, IOPOLL, ATTACH_WQ, ...)",
+				       p->flags & ~SRU_SETUP_FLAGS);
 	if ((p->flags & IORING_SETUP_DEFER_TASKRUN) &&
 	    !(p->flags & IORING_SETUP_SINGLE_ISSUER))
 		return -EINVAL;
@@ -382,10 +384,14 @@ int io_uring_submit_and_wait_timeout(struct io_uring *ring,
 				     sigset_t *sigmask)
 {
 	int ret = io_uring_submit(ring);
+	int w;
 
 	if (ret < 0)
 		return ret;
-	return sru_wait(sru(ring), cqe_ptr, wait_nr, ts, sigmask);
+	w = sru_wait(sru(ring), cqe_ptr, wait_nr, ts, sigmask);
+	/* As liburing: once the system call submitted something, its
+	 * result is that count, whatever the wait came to. */
+	return ret > 0 ? ret : w;
 }
 
 int __io_uring_get_cqe(struct io_uring *ring, struct io_uring_cqe **cqe_ptr,
@@ -454,19 +460,43 @@ int io_uring_enable_rings(struct io_uring *ring)
 
 /* ---- what a kernel without the feature answers ---------------------- */
 
+int sru_unsupported(int err, const char *fmt, ...)
+{
+	/* 0 unknown, 1 quiet, 2 warn: getenv once, from any thread. */
+	static int warn;
+	int w = __atomic_load_n(&warn, __ATOMIC_RELAXED);
+	char what[160];
+	va_list ap;
+
+	if (!w) {
+		const char *s = getenv("SAFERRING_URING_WARN");
+
+		w = s && *s && strcmp(s, "0") ? 2 : 1;
+		__atomic_store_n(&warn, w, __ATOMIC_RELAXED);
+	}
+	if (w == 1)
+		return err;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "saferring-uring: not supported: %s (%s)\n", what,
+		strerror(-err));
+	return err;
+}
+
 /* No io_uring of its own: as on a kernel built without it. */
 int io_uring_setup(unsigned int entries, struct io_uring_params *p)
 {
 	(void)entries;
 	(void)p;
-	return -ENOSYS;
+	return sru_unsupported(-ENOSYS, "io_uring_setup(2): no kernel ring");
 }
 
 int io_uring_enter(unsigned int fd, unsigned int to_submit,
 		   unsigned int min_complete, unsigned int flags, sigset_t *sig)
 {
 	(void)fd; (void)to_submit; (void)min_complete; (void)flags; (void)sig;
-	return -ENOSYS;
+	return sru_unsupported(-ENOSYS, "io_uring_enter(2): no kernel ring");
 }
 
 int io_uring_enter2(unsigned int fd, unsigned int to_submit,
@@ -475,28 +505,28 @@ int io_uring_enter2(unsigned int fd, unsigned int to_submit,
 {
 	(void)fd; (void)to_submit; (void)min_complete; (void)flags; (void)sig;
 	(void)sz;
-	return -ENOSYS;
+	return sru_unsupported(-ENOSYS, "io_uring_enter(2): no kernel ring");
 }
 
 int io_uring_register(unsigned int fd, unsigned int opcode, const void *arg,
 		      unsigned int nr_args)
 {
 	(void)fd; (void)opcode; (void)arg; (void)nr_args;
-	return -ENOSYS;
+	return sru_unsupported(-ENOSYS, "io_uring_register(2): no kernel ring");
 }
 
 int io_uring_queue_mmap(int fd, struct io_uring_params *p,
 			struct io_uring *ring)
 {
 	(void)fd; (void)p; (void)ring;
-	return -ENOSYS;
+	return sru_unsupported(-ENOSYS, "io_uring_queue_mmap: no kernel ring");
 }
 
 /* Nothing is mapped from a kernel ring to keep from a child. */
 int io_uring_ring_dontfork(struct io_uring *ring)
 {
 	(void)ring;
-	return -EINVAL;
+	return sru_unsupported(-EINVAL, "io_uring_ring_dontfork");
 }
 
 /* Registrations the daemon has no counterpart for: the kernel's answer
@@ -504,31 +534,31 @@ int io_uring_ring_dontfork(struct io_uring *ring)
 int io_uring_register_eventfd(struct io_uring *ring, int fd)
 {
 	(void)ring; (void)fd;
-	return -EINVAL;
+	return sru_unsupported(-EINVAL, "io_uring_register_eventfd");
 }
 
 int io_uring_register_eventfd_async(struct io_uring *ring, int fd)
 {
 	(void)ring; (void)fd;
-	return -EINVAL;
+	return sru_unsupported(-EINVAL, "io_uring_register_eventfd_async");
 }
 
 int io_uring_unregister_eventfd(struct io_uring *ring)
 {
 	(void)ring;
-	return -ENXIO;
+	return -ENXIO; /* none was registered */
 }
 
 int io_uring_register_personality(struct io_uring *ring)
 {
 	(void)ring;
-	return -EINVAL;
+	return sru_unsupported(-EINVAL, "io_uring_register_personality");
 }
 
 int io_uring_unregister_personality(struct io_uring *ring, int id)
 {
 	(void)ring; (void)id;
-	return -EINVAL;
+	return sru_unsupported(-EINVAL, "io_uring_unregister_personality");
 }
 
 int io_uring_register_restrictions(struct io_uring *ring,
@@ -536,65 +566,65 @@ int io_uring_register_restrictions(struct io_uring *ring,
 				   unsigned int nr_res)
 {
 	(void)ring; (void)res; (void)nr_res;
-	return -EINVAL;
+	return sru_unsupported(-EINVAL, "io_uring_register_restrictions");
 }
 
 int __io_uring_sqring_wait(struct io_uring *ring)
 {
 	(void)ring;
-	return -EINVAL; /* SQPOLL only */
+	return sru_unsupported(-EINVAL, "__io_uring_sqring_wait"); /* SQPOLL only */
 }
 
 int io_uring_register_iowq_aff(struct io_uring *ring, size_t cpusz,
 			       const cpu_set_t *mask)
 {
 	(void)ring; (void)cpusz; (void)mask;
-	return -EINVAL;
+	return sru_unsupported(-EINVAL, "io_uring_register_iowq_aff");
 }
 
 int io_uring_unregister_iowq_aff(struct io_uring *ring)
 {
 	(void)ring;
-	return -EINVAL;
+	return sru_unsupported(-EINVAL, "io_uring_unregister_iowq_aff");
 }
 
 int io_uring_register_iowq_max_workers(struct io_uring *ring,
 				       unsigned int *values)
 {
 	(void)ring; (void)values;
-	return -EINVAL;
+	return sru_unsupported(-EINVAL, "io_uring_register_iowq_max_workers");
 }
 
 int io_uring_register_ring_fd(struct io_uring *ring)
 {
 	(void)ring;
-	return -EINVAL;
+	return sru_unsupported(-EINVAL, "io_uring_register_ring_fd");
 }
 
 int io_uring_unregister_ring_fd(struct io_uring *ring)
 {
 	(void)ring;
-	return -EINVAL;
+	return sru_unsupported(-EINVAL, "io_uring_unregister_ring_fd");
 }
 
 int io_uring_register_buf_ring(struct io_uring *ring,
 			       struct io_uring_buf_reg *reg, unsigned int flags)
 {
 	(void)ring; (void)reg; (void)flags;
-	return -EINVAL;
+	return sru_unsupported(-EINVAL, "io_uring_register_buf_ring");
 }
 
 int io_uring_unregister_buf_ring(struct io_uring *ring, int bgid)
 {
 	(void)ring; (void)bgid;
-	return -EINVAL;
+	return sru_unsupported(-EINVAL, "io_uring_unregister_buf_ring");
 }
 
 int io_uring_register_sync_cancel(struct io_uring *ring,
 				  struct io_uring_sync_cancel_reg *reg)
 {
 	(void)ring; (void)reg;
-	return -EINVAL;
+	return sru_unsupported(-EINVAL, "io_uring_register_sync_cancel");
 }
 
 /* Nothing of the facade's is locked memory of the program's. */

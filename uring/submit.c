@@ -68,15 +68,13 @@ struct sru_op *sru_op_new(struct sru_state *st)
 	op->pbuf = -1;
 	op->next = -1;
 	op->target_id = -1;
-	op->acc_file_index = -1;
 	op->state = SRU_OP_LOCAL;
 	return op;
 }
 
 void sru_op_free(struct sru_state *st, struct sru_op *op)
 {
-	if (op->pieces && op->pieces != &op->piece1)
-		free(op->pieces);
+	free(op->pieces);
 	op->pieces = NULL;
 	op->state = SRU_OP_FREE;
 	op->next = st->op_free;
@@ -105,9 +103,9 @@ static int set_pieces_iov(struct sru_op *op, const struct iovec *iov,
 		return -EINVAL;
 	if (!iov && n)
 		return -EFAULT;
-	if (n == 1) {
-		op->pieces = &op->piece1;
-	} else if (n) {
+	free(op->pieces); /* a provided buffer's second try */
+	op->pieces = NULL;
+	if (n > 1) {
 		op->pieces = calloc(n, sizeof(*op->pieces));
 		if (!op->pieces)
 			return -ENOMEM;
@@ -118,7 +116,7 @@ static int set_pieces_iov(struct sru_op *op, const struct iovec *iov,
 			continue;
 		if (!iov[i].iov_base)
 			return -EFAULT;
-		op->pieces[op->npieces++] = (struct sru_piece){
+		sru_op_pieces(op)[op->npieces++] = (struct sru_piece){
 			.p = iov[i].iov_base, .len = iov[i].iov_len,
 		};
 		total += iov[i].iov_len;
@@ -314,7 +312,7 @@ static int do_local(struct sru_state *st, const struct io_uring_sqe *sqe,
 		return close(sqe->fd) < 0 ? -errno : 0;
 	default:
 		(void)op;
-		return -EOPNOTSUPP;
+		return sru_unsupported(-EOPNOTSUPP, "IORING_OP %u", sqe->opcode);
 	}
 }
 
@@ -353,12 +351,14 @@ static int parse(struct sru_state *st, const struct io_uring_sqe *sqe,
 	op->opcode = sqe->opcode;
 	op->sqe_flags = sqe->flags;
 	if (sqe->flags & ~SRU_SQE_FLAGS)
-		return -EINVAL; /* IOSQE_IO_DRAIN and unknown flags */
+		return sru_unsupported(-EINVAL, "SQE flags 0x%x (IOSQE_IO_DRAIN, ...)",
+				       sqe->flags & ~SRU_SQE_FLAGS);
 	if (sqe->personality)
-		return -EINVAL;
+		return sru_unsupported(-EINVAL, "SQE personality");
 	if ((sqe->flags & IOSQE_BUFFER_SELECT) &&
 	    sqe->opcode != IORING_OP_READ && sqe->opcode != IORING_OP_RECV)
-		return -EINVAL;
+		return sru_unsupported(-EINVAL, "IOSQE_BUFFER_SELECT on IORING_OP %u",
+				       sqe->opcode);
 
 	/* The kernel refuses an I/O priority where the operation takes
 	 * none; send, receive and accept use the field for their flags. */
@@ -392,7 +392,7 @@ static int parse(struct sru_state *st, const struct io_uring_sqe *sqe,
 				sqe->opcode == IORING_OP_READV;
 		op->sr_opcode = op->to_memory ? SR_OP_READ : SR_OP_WRITE;
 		if (sqe->ioprio || sqe->rw_flags)
-			return -EOPNOTSUPP; /* I/O priorities, RWF_* */
+			return sru_unsupported(-EOPNOTSUPP, "I/O priorities and RWF_* flags");
 		ret = resolve_fd(st, sqe, op);
 		if (ret)
 			return ret;
@@ -452,9 +452,10 @@ static int parse(struct sru_state *st, const struct io_uring_sqe *sqe,
 		op->to_memory = sqe->opcode == IORING_OP_RECV;
 		op->sr_opcode = op->to_memory ? SR_OP_RECV : SR_OP_SEND;
 		if (sqe->ioprio & ~IORING_RECVSEND_POLL_FIRST)
-			return -EINVAL; /* multishot, fixed buffers */
+			return sru_unsupported(-EINVAL, "send/recv flags 0x%x (multishot, fixed buffers)",
+					       sqe->ioprio);
 		if (sqe->addr2 || sqe->file_index)
-			return -EOPNOTSUPP; /* sendto's address */
+			return sru_unsupported(-EOPNOTSUPP, "sendto's address");
 		op->msg_flags = sqe->msg_flags;
 		ret = resolve_fd(st, sqe, op);
 		if (ret)
@@ -482,7 +483,8 @@ static int parse(struct sru_state *st, const struct io_uring_sqe *sqe,
 		 * messages. */
 		if ((m->msg_name && m->msg_namelen) ||
 		    (m->msg_control && m->msg_controllen))
-			return -EOPNOTSUPP;
+			return sru_unsupported(-EOPNOTSUPP,
+					       "sendmsg/recvmsg addresses and control messages");
 		op->msg_flags = sqe->msg_flags;
 		ret = resolve_fd(st, sqe, op);
 		if (ret)
@@ -519,8 +521,8 @@ static int parse(struct sru_state *st, const struct io_uring_sqe *sqe,
 			return ret;
 		break;
 	case IORING_OP_ACCEPT:
-		if (sqe->flags & IOSQE_FIXED_FILE)
-			return -EOPNOTSUPP; /* needs the descriptor here */
+		if (sqe->flags & IOSQE_FIXED_FILE) /* needs the descriptor here */
+			return sru_unsupported(-EOPNOTSUPP, "accept on a fixed file");
 		if (sqe->ioprio & ~IORING_ACCEPT_MULTISHOT)
 			return -EINVAL;
 		if (sqe->accept_flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
@@ -536,7 +538,7 @@ static int parse(struct sru_state *st, const struct io_uring_sqe *sqe,
 			if (op->multishot &&
 			    sqe->file_index != IORING_FILE_INDEX_ALLOC)
 				return -EINVAL;
-			op->acc_file_index = (int32_t)sqe->file_index;
+			op->acc_file_index = sqe->file_index;
 		}
 		ret = resolve_fd(st, sqe, op);
 		if (ret)
@@ -549,9 +551,11 @@ static int parse(struct sru_state *st, const struct io_uring_sqe *sqe,
 		 * asked for others. */
 		ev &= ~(uint32_t)(POLLERR | POLLHUP);
 		if (ev & ~(uint32_t)SR_POLL_EVENTS)
-			return -EINVAL;
+			return sru_unsupported(-EINVAL, "poll events 0x%x",
+					       ev & ~(uint32_t)SR_POLL_EVENTS);
 		if (sqe->len & ~IORING_POLL_ADD_MULTI)
-			return -EINVAL;
+			return sru_unsupported(-EINVAL, "poll flags 0x%x (poll update)",
+					       sqe->len);
 		op->sr_opcode = SR_OP_POLL_ADD;
 		op->flags = ev;
 		if (sqe->len & IORING_POLL_ADD_MULTI) {
@@ -568,12 +572,13 @@ static int parse(struct sru_state *st, const struct io_uring_sqe *sqe,
 	case IORING_OP_ASYNC_CANCEL:
 	case IORING_OP_TIMEOUT_REMOVE:
 		if (sqe->opcode == IORING_OP_POLL_REMOVE && sqe->len)
-			return -EINVAL; /* poll update */
+			return sru_unsupported(-EINVAL, "poll update");
 		if (sqe->opcode == IORING_OP_ASYNC_CANCEL && sqe->cancel_flags)
-			return -EINVAL; /* ALL, FD, ANY */
+			return sru_unsupported(-EINVAL, "cancel flags 0x%x (ALL, FD, ANY)",
+					       sqe->cancel_flags);
 		if (sqe->opcode == IORING_OP_TIMEOUT_REMOVE &&
 		    sqe->timeout_flags)
-			return -EINVAL; /* timeout update */
+			return sru_unsupported(-EINVAL, "timeout update");
 		op->sr_opcode = sqe->opcode == IORING_OP_POLL_REMOVE ?
 				SR_OP_POLL_REMOVE : SR_OP_ASYNC_CANCEL;
 		op->target = sqe->addr;
@@ -592,9 +597,10 @@ static int parse(struct sru_state *st, const struct io_uring_sqe *sqe,
 		if (sqe->timeout_flags & ~(IORING_TIMEOUT_ABS |
 					   IORING_TIMEOUT_BOOTTIME |
 					   IORING_TIMEOUT_REALTIME))
-			return -EINVAL;
+			return sru_unsupported(-EINVAL, "timeout flags 0x%x",
+					       sqe->timeout_flags);
 		if (sqe->opcode == IORING_OP_TIMEOUT && sqe->off)
-			return -EINVAL; /* completion counts */
+			return sru_unsupported(-EINVAL, "timeout completion counts");
 		op->sr_opcode = sqe->opcode == IORING_OP_TIMEOUT ?
 				SR_OP_TIMEOUT : SR_OP_LINK_TIMEOUT;
 		ret = timespec_ns(st, sqe->addr, sqe->timeout_flags,
@@ -609,10 +615,12 @@ static int parse(struct sru_state *st, const struct io_uring_sqe *sqe,
 		op->how = SRU_LOCAL;
 		return 0;
 	default:
-		return -EOPNOTSUPP;
+		return sru_unsupported(-EOPNOTSUPP, "IORING_OP %u", sqe->opcode);
 	}
 	if (!(allowed & (1ULL << op->sr_opcode)))
-		return -EOPNOTSUPP; /* the daemon's policy forbids it */
+		return sru_unsupported(-EOPNOTSUPP,
+				       "IORING_OP %u: the daemon's policy forbids it",
+				       sqe->opcode);
 	return 0;
 }
 
@@ -721,8 +729,7 @@ static int take_memory(struct sru_state *st, struct sru_op *op,
 	if (ret == -EAGAIN && op->pbuf >= 0) {
 		sru_pbuf_return(st, op->pbuf);
 		op->pbuf = -1;
-		if (op->pieces && op->pieces != &op->piece1)
-			free(op->pieces);
+		free(op->pieces);
 		op->pieces = NULL;
 		op->npieces = 0;
 	}
@@ -790,7 +797,9 @@ int sru_run_backlog(struct sru_state *st)
 
 		if (n > max_b || n > max_if) {
 			st->backlog_head = fail_chain(st, head, n,
-						      &st->ops[head], -EINVAL);
+				&st->ops[head],
+				sru_unsupported(-EINVAL, "a chain of %u operations (at most %u)",
+						n, max_b < max_if ? max_b : max_if));
 			if (st->backlog_head < 0)
 				st->backlog_tail = -1;
 			continue;
