@@ -102,7 +102,9 @@ for t in "$@"; do
 done
 
 # ---- 2. liburing's source ---------------------------------------------
-version=$(dpkg-query -W -f='${Version}' liburing-dev 2>/dev/null) ||
+# The native package's version: with another architecture's copy
+# installed (make cross), a bare name would print both.
+version=$(dpkg-query -W -f='${Version}' "liburing-dev:$(dpkg --print-architecture)" 2>/dev/null) ||
 	die "liburing-dev is not installed (make deps installs it)"
 upstream=${version%-*}
 src=$WORK/liburing-$upstream

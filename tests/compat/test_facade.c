@@ -10,8 +10,14 @@
  * is copied for an operation cancelled before it ran; fixed files
  * outlive the program's descriptor; a descriptor number reused for
  * another file is noticed; arena buffers go zero-copy; what is not
- * supported fails with -EOPNOTSUPP or -EINVAL; CQEs are never dropped;
- * waits time out with -ETIME.  Never makes an io_uring system call.
+ * supported fails with -EOPNOTSUPP or -EINVAL, and is named on stderr
+ * with SAFERRING_URING_WARN only; CQEs are never dropped; waits time out
+ * with -ETIME; submit_and_wait_timeout returns what it submitted; more
+ * operations than the facade's first table hold their memory while the
+ * table grows; a chain longer than a batch fails whole; two accepts on
+ * one blocking listener never block the program; a multishot accept
+ * into the fixed table allocates within it.  Never makes an io_uring
+ * system call.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,7 +25,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <liburing.h>
@@ -427,7 +438,247 @@ static void test_backlog(void)
 	close(fd);
 }
 
-int main(void)
+/* The child of warn_output, a fresh process: the facade reads
+ * SAFERRING_URING_WARN once. */
+static int warn_child(void)
+{
+	struct io_uring ring;
+	struct io_uring_sqe *sqe;
+
+	if (io_uring_queue_init(4, &ring, 0))
+		return 2;
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_openat(sqe, AT_FDCWD, "/", O_RDONLY, 0);
+	io_uring_submit(&ring);
+	return reap(&ring, NULL, NULL) == -EOPNOTSUPP ? 0 : 3;
+}
+
+/* What a child with @warn set writes on stderr for an OPENAT SQE. */
+static ssize_t warn_output(bool warn, char *out, size_t cap)
+{
+	int p[2];
+	pid_t pid;
+	ssize_t n, got = 0;
+
+	if (pipe(p) < 0)
+		return -1;
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		signal(SIGPIPE, SIG_DFL);
+		dup2(p[1], 2);
+		close(p[0]);
+		if (warn)
+			setenv("SAFERRING_URING_WARN", "1", 1);
+		else
+			unsetenv("SAFERRING_URING_WARN");
+		execl("/proc/self/exe", "test_facade", "warn-child", (char *)NULL);
+		_exit(4);
+	}
+	close(p[1]);
+	while (got < (ssize_t)cap - 1 &&
+	       (n = read(p[0], out + got, cap - 1 - (size_t)got)) > 0)
+		got += n;
+	out[got] = 0;
+	close(p[0]);
+	int status;
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0)
+		return -1;
+	return got;
+}
+
+static void test_warn(void)
+{
+	char out[512];
+	char want[64];
+
+	snprintf(want, sizeof(want), "not supported: IORING_OP %d",
+		 IORING_OP_OPENAT);
+	CHECK(warn_output(true, out, sizeof(out)) > 0, "warned: '%s'", out);
+	CHECK(strstr(out, want), "'%s' in '%s'", want, out);
+	CHECK(warn_output(false, out, sizeof(out)) == 0, "quiet: '%s'", out);
+}
+
+/* Two single reads per op, all at once, twice the facade's first table
+ * of operations: the table moves while the first ones are in flight. */
+static void test_table_grows(void)
+{
+	struct io_uring ring;
+	enum { N = 600, SZ = 512 };
+	static unsigned char bufs[N][SZ];
+	int fd = make_file((size_t)N * SZ, 3);
+
+	memset(bufs, 0, sizeof(bufs));
+	CHECK(io_uring_queue_init(1024, &ring, 0) == 0, "init");
+	for (int i = 0; i < N; i++) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+
+		io_uring_prep_read(sqe, fd, bufs[i], SZ, (__u64)i * SZ);
+		sqe->user_data = (__u64)i;
+	}
+	CHECK(io_uring_submit(&ring) == N, "submit");
+	for (int i = 0; i < N; i++) {
+		__u64 ud;
+		int res = reap(&ring, &ud, NULL);
+
+		CHECK(res == SZ, "read %llu: %d", (unsigned long long)ud, res);
+		CHECK(bufs[ud][SZ - 1] ==
+		      (unsigned char)(3 + (ud * SZ + SZ - 1) * 7), "data %llu",
+		      (unsigned long long)ud);
+	}
+	io_uring_queue_exit(&ring);
+	close(fd);
+}
+
+/* 257 linked NOPs: more than one batch; 256 are fine. */
+static void test_long_chain(void)
+{
+	struct io_uring ring;
+
+	CHECK(io_uring_queue_init(512, &ring, 0) == 0, "init");
+	for (unsigned n = 256; n <= 257; n++) {
+		unsigned bad = 0, cancelled = 0, ok = 0;
+
+		for (unsigned i = 0; i < n; i++) {
+			struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+
+			io_uring_prep_nop(sqe);
+			sqe->user_data = i;
+			if (i + 1 < n)
+				sqe->flags |= IOSQE_IO_LINK;
+		}
+		CHECK(io_uring_submit(&ring) == (int)n, "submit %u", n);
+		for (unsigned i = 0; i < n; i++) {
+			__u64 ud;
+			int res = reap(&ring, &ud, NULL);
+
+			ok += res == 0;
+			bad += res == -EINVAL && ud == 0;
+			cancelled += res == -ECANCELED;
+		}
+		if (n == 256)
+			CHECK(ok == n, "%u of 256 done", ok);
+		else
+			CHECK(bad == 1 && cancelled == n - 1,
+			      "257: %u -EINVAL first, %u -ECANCELED", bad,
+			      cancelled);
+	}
+	io_uring_queue_exit(&ring);
+}
+
+static void test_submit_and_wait_timeout(void)
+{
+	struct io_uring ring;
+	struct io_uring_cqe *cqe = NULL;
+	struct __kernel_timespec ts = { .tv_nsec = 20 * 1000 * 1000 };
+
+	CHECK(io_uring_queue_init(4, &ring, 0) == 0, "init");
+	io_uring_prep_nop(io_uring_get_sqe(&ring));
+	/* Two wanted, one comes: the count submitted, the CQE there. */
+	CHECK(io_uring_submit_and_wait_timeout(&ring, &cqe, 2, &ts, NULL) == 1,
+	      "submitted count");
+	CHECK(cqe && cqe->res == 0, "the NOP's CQE");
+	io_uring_cqe_seen(&ring, cqe);
+	CHECK(io_uring_submit_and_wait_timeout(&ring, &cqe, 1, &ts, NULL) ==
+	      -ETIME, "nothing submitted, nothing came");
+	io_uring_queue_exit(&ring);
+}
+
+static int tcp_listener(struct sockaddr_in *a)
+{
+	socklen_t len = sizeof(*a);
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+
+	memset(a, 0, sizeof(*a));
+	a->sin_family = AF_INET;
+	a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (l < 0 || bind(l, (struct sockaddr *)a, sizeof(*a)) ||
+	    listen(l, 8) || getsockname(l, (struct sockaddr *)a, &len)) {
+		if (l >= 0)
+			close(l);
+		return -1;
+	}
+	return l;
+}
+
+static int tcp_connect(const struct sockaddr_in *a)
+{
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (s >= 0 && connect(s, (const struct sockaddr *)a, sizeof(*a))) {
+		close(s);
+		return -1;
+	}
+	return s;
+}
+
+/* Two accepts, one connection, on a blocking listener: one completes
+ * and the program goes on (the other must not sit in accept4()); a
+ * second connection completes the other. */
+static void test_two_accepts(void)
+{
+	struct io_uring ring;
+	struct sockaddr_in a;
+	struct io_uring_cqe *cqe;
+	struct __kernel_timespec ts = { .tv_nsec = 100 * 1000 * 1000 };
+	int l = tcp_listener(&a), c1, c2, res;
+
+	CHECK(l >= 0, "listener");
+	CHECK(io_uring_queue_init(4, &ring, 0) == 0, "init");
+	for (int i = 0; i < 2; i++)
+		io_uring_prep_accept(io_uring_get_sqe(&ring), l, NULL, NULL, 0);
+	CHECK(io_uring_submit(&ring) == 2, "submit");
+	c1 = tcp_connect(&a);
+	CHECK(c1 >= 0, "connect");
+	res = reap(&ring, NULL, NULL);
+	CHECK(res >= 0, "first accept %d", res);
+	close(res);
+	CHECK(io_uring_wait_cqe_timeout(&ring, &cqe, &ts) == -ETIME,
+	      "the second waits");
+	c2 = tcp_connect(&a);
+	CHECK(c2 >= 0, "connect");
+	res = reap(&ring, NULL, NULL);
+	CHECK(res >= 0, "second accept %d", res);
+	close(res);
+	close(c1);
+	close(c2);
+	close(l);
+	io_uring_queue_exit(&ring);
+}
+
+/* IORING_FILE_INDEX_ALLOC (all ones) is not a plain accept. */
+static void test_multishot_accept_alloc(void)
+{
+	struct io_uring ring;
+	struct sockaddr_in a;
+	int table[4] = { -1, -1, -1, -1 };
+	int l = tcp_listener(&a), c[2];
+
+	CHECK(l >= 0, "listener");
+	CHECK(io_uring_queue_init(8, &ring, 0) == 0, "init");
+	CHECK(io_uring_register_files(&ring, table, 4) == 0, "table");
+	io_uring_prep_multishot_accept_direct(io_uring_get_sqe(&ring), l,
+					      NULL, NULL, 0);
+	CHECK(io_uring_submit(&ring) == 1, "submit");
+	for (int i = 0; i < 2; i++) {
+		unsigned flags;
+		int res;
+
+		c[i] = tcp_connect(&a);
+		CHECK(c[i] >= 0, "connect");
+		res = reap(&ring, NULL, &flags);
+		CHECK(res >= 0 && res < 4, "index %d of 4", res);
+		CHECK(flags & IORING_CQE_F_MORE, "more");
+	}
+	close(c[0]);
+	close(c[1]);
+	close(l);
+	io_uring_queue_exit(&ring);
+}
+
+int main(int argc, char **argv)
 {
 	struct {
 		const char *name;
@@ -439,8 +690,13 @@ int main(void)
 		T(test_fixed_file_outlives_fd), T(test_fd_reuse),
 		T(test_arena_zero_copy), T(test_unsupported),
 		T(test_no_drop), T(test_wait_timeout), T(test_backlog),
+		T(test_warn), T(test_table_grows), T(test_long_chain),
+		T(test_submit_and_wait_timeout), T(test_two_accepts),
+		T(test_multishot_accept_alloc),
 	};
 
+	if (argc == 2 && !strcmp(argv[1], "warn-child"))
+		return warn_child();
 	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
 		int before = failures;
 
