@@ -75,6 +75,17 @@ seccomp_of() {
 	awk '/^Seccomp:/ { print $2 }' "/proc/$1/status"
 }
 
+# The socket exists before the daemon has started its threads and put
+# on its filter: give it up to 10 s to reach mode $2.
+seccomp_settles() {
+	i=0
+	while [ "$(seccomp_of "$1")" != "$2" ] && [ $i -lt 100 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	[ "$(seccomp_of "$1")" = "$2" ]
+}
+
 stop() {
 	kill -TERM "$1" 2>/dev/null
 	i=0
@@ -158,7 +169,7 @@ if ! wait_ready "$tmp/s1" "$p1"; then
 	fi
 	fail "saferringd did not start"
 fi
-[ "$(seccomp_of $p1)" = 2 ] || fail "default: Seccomp is $(seccomp_of $p1), expected 2"
+seccomp_settles $p1 2 || fail "default: Seccomp is $(seccomp_of $p1), expected 2"
 grep -q "confined: seccomp allows [0-9]* system calls" "$tmp/d1.log" ||
 	fail "default: the log does not say the daemon is confined"
 head -c 300000 /dev/urandom >"$tmp/src"
@@ -190,7 +201,7 @@ for d in /proc/[0-9]*; do
 done
 [ -n "$p3" ] || fail "cannot find the detached daemon"
 pids="$pids $p3"
-[ "$(seccomp_of $p3)" = 2 ] || fail "detached: Seccomp is $(seccomp_of $p3)"
+seccomp_settles "$p3" 2 || fail "detached: Seccomp is $(seccomp_of $p3)"
 timeout 30 "$CP" --socket "$tmp/s3" "$tmp/src" "$tmp/dst3" || fail "copy through the detached daemon"
 cmp -s "$tmp/src" "$tmp/dst3" || fail "detached: copy differs"
 kill -0 "$p3" 2>/dev/null || fail "detached daemon died while serving"
@@ -221,7 +232,7 @@ EOF
 	p4=$!
 	pids="$pids $p4"
 	wait_ready "$tmp/s4" "$p4" || fail "daemon under NOTIFY_SOCKET did not start"
-	[ "$(seccomp_of $p4)" = 2 ] || fail "NOTIFY_SOCKET: Seccomp is $(seccomp_of $p4)"
+	seccomp_settles $p4 2 || fail "NOTIFY_SOCKET: Seccomp is $(seccomp_of $p4)"
 	timeout 30 "$CP" --socket "$tmp/s4" "$tmp/src" "$tmp/dst4" || fail "copy under NOTIFY_SOCKET"
 	stop $p4
 	wait $p4 || fail "daemon under NOTIFY_SOCKET exited $? (killed by the filter?)"
