@@ -9,6 +9,7 @@
 #   make fuzz       the libFuzzer harnesses, FUZZ_SECONDS=N each (60)
 #   make check-valgrind  the end-to-end tests with saferringd under valgrind
 #   make abi-baseline    record libsaferring.so.1's ABI in abi/ (deliberately)
+#   make cross ARCH=aarch64  everything `all` builds, for arm64, in build-aarch64/
 
 VERSION      := 0.1.0
 SO_MAJOR     := 1
@@ -28,7 +29,9 @@ LDFLAGS      += $(SAN)
 
 # Debian's liburing.so does not export io_uring_register_restrictions or
 # io_uring_enable_rings; the static archive does, so the daemon links it.
-URING_A      := $(firstword $(wildcard /usr/lib/$(shell gcc -print-multiarch 2>/dev/null)/liburing.a /usr/lib/liburing.a))
+# The compiler's own multiarch directory: a cross build links the other
+# architecture's archive (clang may not answer: gcc's is the same then).
+URING_A      := $(firstword $(wildcard /usr/lib/$(shell $(CC) -print-multiarch 2>/dev/null || gcc -print-multiarch 2>/dev/null)/liburing.a /usr/lib/liburing.a))
 DAEMON_LIBS  := $(if $(URING_A),$(URING_A),-luring) -lprotobuf-c -lseccomp -lsystemd
 # libsaferring loads libseccomp itself when sr_sandbox_deny_io_uring() is
 # called (client/sandbox.c): its users do not link it.
@@ -201,12 +204,12 @@ $(LIB_A): $(CLIENT_OBJ) $(COMMON_OBJ) $(LIB_SYMS)
 	@mkdir -p $(dir $@)
 	$(CC) -r -nostdlib -o $(B)/lib/libsaferring.o $(CLIENT_OBJ) $(COMMON_OBJ)
 	$(OBJCOPY) --keep-global-symbols=$(LIB_SYMS) $(B)/lib/libsaferring.o
-	rm -f $@ && ar rcs $@ $(B)/lib/libsaferring.o
+	rm -f $@ && $(AR) rcs $@ $(B)/lib/libsaferring.o
 	rm -f $(B)/lib/libsaferring.o
 
 $(PROTO_AR): $(PROTO_AR_OBJ)
 	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 
 # The ABI make check holds libsaferring.so.1 to (tests/scripts/test_abi.sh):
 # rewritten only on purpose, for a compatible change that is meant (a
@@ -228,7 +231,7 @@ $(B)/bin/%: $(B)/obj/tools/%.o $(LIB_A) $(PROTO_AR)
 # only the modules it exercises.
 $(DAEMON_AR): $(DAEMON_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(DAEMON_AR)
 	@mkdir -p $(dir $@)
@@ -438,8 +441,55 @@ $(FIO_ENGINE): fio/saferring-fio.c fio/engine.map include/saferring.h $(LIB_A) \
 	  -Wl,--as-needed $(LIB_A) $(CLIENT_LIBS)
 # ---- end fio engine ----------------------------------------------------
 
+# ---- cross build (make cross ARCH=aarch64) -----------------------------
+# Everything `all` builds (daemon, libraries, tools, examples, tests'
+# programs), for another architecture, into build-$(ARCH)/, with Debian's
+# cross compiler and that architecture's -dev packages (multiarch); held
+# to the same warnings.  Nothing of it runs here.  make deps-cross adds
+# the architecture to dpkg and installs what is missing.
+ARCH            ?= aarch64
+CROSS_DEB_ARCH_aarch64 := arm64
+CROSS_DEB_ARCH  := $(CROSS_DEB_ARCH_$(ARCH))
+CROSS_TRIPLE    := $(ARCH)-linux-gnu
+CROSS_B         := build-$(ARCH)
+CROSS_PACKAGES  := gcc-$(CROSS_TRIPLE) \
+                   $(addsuffix :$(CROSS_DEB_ARCH),liburing-dev libseccomp-dev \
+                     libprotobuf-c-dev libcmocka-dev libsystemd-dev)
+# What file(1) says of every program and library of such a build.
+CROSS_FILE_aarch64 := ARM aarch64
+
+.PHONY: cross deps-cross cross-verify
+deps-cross: deps
+	@[ -n "$(CROSS_DEB_ARCH)" ] || { echo "make cross: ARCH=$(ARCH) is not" \
+	  "one this Makefile knows (aarch64)" >&2; exit 1; }
+	@if ! { [ "$$(dpkg --print-architecture)" = $(CROSS_DEB_ARCH) ] || \
+	    dpkg --print-foreign-architectures | grep -qx $(CROSS_DEB_ARCH); }; then \
+	  echo "make deps-cross: adding architecture $(CROSS_DEB_ARCH) to dpkg"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO dpkg --add-architecture $(CROSS_DEB_ARCH); \
+	fi
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(CROSS_PACKAGES)"
+
+cross: deps-cross
+	@$(MAKE) --no-print-directory B=$(CROSS_B) CC=$(CROSS_TRIPLE)-gcc \
+	  AR=$(CROSS_TRIPLE)-ar OBJCOPY=$(CROSS_TRIPLE)-objcopy all
+	@$(MAKE) --no-print-directory B=$(CROSS_B) cross-verify
+
+# Every ELF file of the build is the target's: a host object that slipped
+# in (a wrong archive, a tool's default) fails here rather than on the
+# target machine.
+cross-verify:
+	@n=0; for f in $$(find $(B)/obj $(B)/sbin $(B)/bin $(B)/lib \
+	    $(B)/tests $(B)/replay -type f); do \
+	  d=$$(file -b "$$f"); \
+	  case $$d in ELF*) ;; *) continue ;; esac; \
+	  case $$d in *"$(CROSS_FILE_$(ARCH))"*) n=$$((n + 1)) ;; \
+	  *) echo "make cross: $$f is not $(ARCH): $$d" >&2; exit 1 ;; esac; \
+	done; \
+	echo "make cross: $$n ELF files in $(B)/, all $(CROSS_FILE_$(ARCH))"
+
 clean:
-	rm -rf build build-asan build-tsan build-fuzz
+	rm -rf build build-asan build-tsan build-fuzz build-aarch64
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
 
@@ -532,7 +582,7 @@ $(call obj,$(SRU_TEST_SRC)): CPPFLAGS += -Iuring/include/saferring-uring
 
 $(SRU_A): $(SRU_OBJ)
 	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 
 $(SRU_SO): $(SRU_OBJ) $(LIB_SO) uring/libsaferring-uring.map
 	@mkdir -p $(dir $@)

@@ -39,6 +39,7 @@
 #include "config.h"
 #include "confine.h"
 #include "log.h"
+#include "op_table.h"
 #include "privdrop.h"
 #include "ring.h"
 #include "saferring.h"
@@ -604,13 +605,19 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	/* As the user that will create every ring: kernel.io_uring_disabled
-	 * and io_uring_group judge it, not root. */
-	r = ring_driver_probe();
+	 * and io_uring_group judge it, not root.  Before the seccomp filter,
+	 * which leaves IORING_REGISTER_PROBE out: no session needs it. */
+	r = ring_driver_probe(&sopts.kernel_lacks);
 	if (r < 0) {
 		explain_io_uring_failure(r);
 		config_free(cfg);
 		return 1;
 	}
+	for (uint32_t op = 0; op < SR_OP__COUNT; op++)
+		if (sopts.kernel_lacks & (1ULL << op))
+			log_warn("the running kernel lacks %s: operation '%s' "
+				 "is refused (unknown operation)",
+				 op_info(op)->kernel, op_info(op)->name);
 
 	log_info("policy from %s: %zu uid/gid sections", cfg->source,
 		 cfg->nrules);

@@ -443,12 +443,32 @@ bool ring_driver_ready(const struct ring_driver *rd)
 	return rd->live && io_uring_cq_ready(&rd->ring) > 0;
 }
 
-int ring_driver_probe(void)
+uint64_t ring_kernel_lacks(const struct io_uring_probe *probe)
 {
+	uint64_t lacks = 0;
+
+	for (unsigned op = 0; op < KERNEL_OPCODE_COUNT; op++)
+		if (kernel_opcode[op] != NO_KERNEL_OP &&
+		    !io_uring_opcode_supported(probe, kernel_opcode[op]))
+			lacks |= 1ULL << op;
+	return lacks;
+}
+
+int ring_driver_probe(uint64_t *lacks)
+{
+	struct io_uring_probe *probe;
 	struct io_uring ring;
 	int r = io_uring_queue_init(2, &ring, 0);
 
-	if (r == 0)
-		io_uring_queue_exit(&ring);
-	return r;
+	*lacks = 0;
+	if (r < 0)
+		return r;
+	/* NULL only before Linux 5.6, which lacks the set-up flags every
+	 * session ring needs anyway: that failure is the one reported. */
+	probe = io_uring_get_probe_ring(&ring);
+	if (probe)
+		*lacks = ring_kernel_lacks(probe);
+	io_uring_free_probe(probe);
+	io_uring_queue_exit(&ring);
+	return 0;
 }

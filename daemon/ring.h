@@ -106,7 +106,14 @@ unsigned ring_driver_reap(struct ring_driver *rd, ring_cqe_fn fn, void *arg);
 bool ring_driver_ready(const struct ring_driver *rd);
 
 /* Create and destroy a throwaway ring: tells whether io_uring works for
- * this process at all.  0, or the -errno io_uring_setup failed with. */
-int ring_driver_probe(void);
+ * this process at all.  0, or the -errno io_uring_setup failed with.
+ * Also asks that ring which opcodes the running kernel has
+ * (IORING_REGISTER_PROBE): @lacks gets bit (1 << enum sr_opcode) for
+ * each operation it cannot run.  Once, at start-up, before the seccomp
+ * filter: nothing later asks again. */
+int ring_driver_probe(uint64_t *lacks);
+/* The operations a kernel that answered @probe lacks, as above; none
+ * of those the daemon does itself. */
+uint64_t ring_kernel_lacks(const struct io_uring_probe *probe);
 
 #endif

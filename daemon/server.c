@@ -77,6 +77,7 @@ struct server {
 	/* Fixed once started: read by every thread. */
 	struct worker **workers;
 	unsigned nworkers;
+	uint64_t kernel_lacks;
 	/* Pinned arena bytes of every session: atomic (session.c). */
 	uint64_t pinned;
 
@@ -131,6 +132,7 @@ static int server_start_workers(struct server *srv, unsigned n,
 			.spin_us = spin_us,
 			.pinned_max = srv->cfg->daemon.max_pinned_total,
 			.pinned = &srv->pinned,
+			.kernel_lacks = srv->kernel_lacks,
 		};
 		/* Counted as it is made: a half-made one is freed too. */
 		int r = worker_new(srv, &wc, &srv->workers[i]);
@@ -159,6 +161,7 @@ int server_new(int listen_fd, struct config *cfg,
 	srv->cfg = cfg;
 	pthread_mutex_init(&srv->lock, NULL);
 	srv->max_sessions_total = cfg->daemon.max_sessions_total;
+	srv->kernel_lacks = opts->kernel_lacks;
 	srv->next_session_id = 1;
 	srv->listen_src = SOURCE_LISTENER;
 	srv->signal_src = SOURCE_SIGNAL;
@@ -296,6 +299,7 @@ void server_stats_totals(struct server *srv, struct stats_totals *t)
 		.ended_ops_done = srv->ended_ops_done,
 		.ended_ops_refused = srv->ended_ops_refused,
 		.workers = srv->nworkers,
+		.kernel_lacks = srv->kernel_lacks,
 	};
 	pthread_mutex_unlock(&srv->lock);
 }

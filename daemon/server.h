@@ -27,6 +27,8 @@ struct server_options {
 	 * their rings for this many microseconds before sleeping (as
 	 * SQPOLL's idle time does); 0 never polls. */
 	unsigned spin_us;
+	/* What ring_driver_probe() found the running kernel lacks. */
+	uint64_t kernel_lacks;
 };
 
 /* Takes ownership of @listen_fd (a bound, listening SOCK_SEQPACKET) and

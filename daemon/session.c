@@ -406,8 +406,9 @@ bool session_pop_completion(struct session *s, struct op_completion *c)
 	return true;
 }
 
-static void session_refuse_op(struct session *s, uint64_t tag,
-			      enum sr_status status)
+/* @why: what the log says instead of the status's own text, or NULL. */
+static void session_refuse_op_why(struct session *s, uint64_t tag,
+				  enum sr_status status, const char *why)
 {
 	struct pending_completion pc = {
 		.tag = tag,
@@ -421,8 +422,14 @@ static void session_refuse_op(struct session *s, uint64_t tag,
 		s->refusals[status]++;
 	log_limited(LOG_NOTICE, "session %llu uid %u pid %d: refused operation (tag %llu): %s",
 		    (unsigned long long)s->id, s->peer.uid, s->peer.pid,
-		    (unsigned long long)tag, sr_strstatus(status));
+		    (unsigned long long)tag, why ? why : sr_strstatus(status));
 	session_queue_completion(s, &pc);
+}
+
+static void session_refuse_op(struct session *s, uint64_t tag,
+			      enum sr_status status)
+{
+	session_refuse_op_why(s, tag, status, NULL);
 }
 
 /* Answer an operation the daemon did itself. */
@@ -500,7 +507,9 @@ static int session_setup(struct session *s, uint32_t count, uint32_t size)
 	cfg.alloc_start = max_fds;
 	cfg.bufs = iov;
 	cfg.nbufs = count;
-	cfg.allowed_ops = s->policy.allowed_ops;
+	/* A restriction naming an opcode past the kernel's last fails the
+	 * whole set-up. */
+	cfg.allowed_ops = s->policy.allowed_ops & ~s->env->kernel_lacks;
 	cfg.iowq_bounded = SESSION_IOWQ_BOUNDED;
 	cfg.iowq_unbounded = SESSION_IOWQ_UNBOUNDED;
 	r = ring_driver_init(&s->ring, &cfg);
@@ -1000,6 +1009,7 @@ static void session_view(const struct session *s, struct validator_view *v)
 		.in_flight = s->in_flight,
 		.max_in_flight = s->policy.max_in_flight,
 		.allowed_ops = s->policy.allowed_ops,
+		.kernel_lacks = s->env->kernel_lacks,
 		.pool_capacity = s->pool_capacity,
 		.file_size_limit = s->file_size_limit,
 	};
@@ -1045,9 +1055,22 @@ static void session_run_chain(struct session *s,
 		st = SR_STATUS_INTERNAL;
 	}
 	if (bad <= last) {
+		const struct op_info *info = op_info(reqs[bad].opcode);
+		const char *why = NULL;
+		char text[96];
+
+		/* An opcode this daemon knows is unknown only to the running
+		 * kernel: the operator should hear which one it lacks. */
+		if (st == SR_STATUS_UNKNOWN_OP && info) {
+			snprintf(text, sizeof(text),
+				 "%s: the running kernel lacks %s",
+				 sr_strstatus(st), info->kernel);
+			why = text;
+		}
 		for (size_t k = first; k <= last; k++)
-			session_refuse_op(s, reqs[k].tag,
-					  k == bad ? st : SR_STATUS_CHAIN_REFUSED);
+			session_refuse_op_why(s, reqs[k].tag,
+					      k == bad ? st : SR_STATUS_CHAIN_REFUSED,
+					      k == bad ? why : NULL);
 		return;
 	}
 	for (size_t k = first; k <= last; k++) {

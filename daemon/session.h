@@ -52,6 +52,9 @@ struct session_env {
 	 * so that the hot path shares nothing.  NULL: session_new()
 	 * allocates them into the env. */
 	struct session_scratch *scratch;
+	/* Operations the running kernel lacks (ring_driver_probe): refused
+	 * UNKNOWN_OP, and left out of every ring's restrictions. */
+	uint64_t kernel_lacks;
 };
 
 /* A thread's buffers (several MiB of address space, touched only as far

@@ -124,6 +124,8 @@ void stats_query_answer(struct stats_query *q, struct session *asker,
 	out.ops_done = t->ended_ops_done + q->ops_done;
 	out.ops_refused = t->ended_ops_refused + q->ops_refused;
 	out.workers = t->workers;
+	out.has_kernel_lacks = true;
+	out.kernel_lacks = t->kernel_lacks;
 	for (size_t i = 0; i < q->n; i++)
 		ncounts += count_refusals(&q->lines[i].st);
 	if (q->n) {

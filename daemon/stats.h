@@ -40,6 +40,7 @@ struct stats_totals {
 	uint64_t ended_ops_done;  /* by sessions that have ended */
 	uint64_t ended_ops_refused;
 	uint32_t workers;
+	uint64_t kernel_lacks;    /* see ring_driver_probe */
 };
 
 /* A question from @asker (the asking worker's own record of the

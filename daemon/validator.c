@@ -285,7 +285,7 @@ enum sr_status validate_op(const struct validator_view *v,
 
 	/* Bounds the shift below. */
 	spec = op_info(op->opcode);
-	if (!spec)
+	if (!spec || (v->kernel_lacks & (1ULL << op->opcode)))
 		return SR_STATUS_UNKNOWN_OP;
 	if (!(v->allowed_ops & (1ULL << op->opcode)))
 		return SR_STATUS_NOT_PERMITTED;

@@ -40,6 +40,8 @@ struct validator_view {
 	uint32_t in_flight;     /* operations the kernel holds now */
 	uint32_t max_in_flight; /* quota */
 	uint64_t allowed_ops;   /* bit (1 << opcode) set when permitted */
+	uint64_t kernel_lacks;  /* bit (1 << opcode) set when the running
+				 * kernel cannot run it (ring_driver_probe) */
 	uint32_t pool_capacity; /* slots the receive pool can hold */
 	uint64_t file_size_limit; /* the client's RLIMIT_FSIZE; UINT64_MAX:
 				   * none */
@@ -52,7 +54,9 @@ struct validator_view {
 
 /*
  * Checks, in this order, and answers the first that fails:
- *  1. opcode known (UNKNOWN_OP); allowed by policy (NOT_PERMITTED);
+ *  1. opcode known, and run by the running kernel (UNKNOWN_OP: the
+ *     daemon cannot do it, whatever the policy says); allowed by policy
+ *     (NOT_PERMITTED);
  *  2. for operations the kernel runs, in_flight + chain_records <
  *     max_in_flight (QUOTA);
  *  3. flags within the opcode's set and combined sensibly, link a known

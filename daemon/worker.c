@@ -593,6 +593,7 @@ int worker_new(struct server *srv, const struct worker_config *cfg,
 	w->env.rings = true;
 	w->env.pinned_max = cfg->pinned_max;
 	w->env.pinned_shared = cfg->pinned;
+	w->env.kernel_lacks = cfg->kernel_lacks;
 	w->mail_src.kind = SOURCE_MAIL;
 	w->offload_src.kind = SOURCE_OFFLOAD;
 	pthread_mutex_init(&w->mail_lock, NULL);

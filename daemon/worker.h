@@ -32,6 +32,7 @@ struct worker_config {
 	unsigned spin_us;   /* see server_options */
 	uint64_t pinned_max;
 	uint64_t *pinned;   /* the daemon-wide count every worker shares */
+	uint64_t kernel_lacks; /* see session_env */
 };
 
 /* Make a worker and start its thread (and its offload thread), with

@@ -16,7 +16,7 @@
 		.target = OPF_ROW(tgt_), .addr = OPF_ROW(addr_),            \
 		.msg = OPF_ROW(msg_),                                       \
 		.flags = flags_, .msg_flags = msgf_, .daemon = daemon_,     \
-		.arg = arg_,                                                \
+		.arg = arg_, .kernel = #kernel_,                            \
 	},
 
 static const struct op_info op_rows[SR_OP__COUNT] = {

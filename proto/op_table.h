@@ -114,6 +114,8 @@ struct op_info {
 	uint32_t msg_flags; /* allowed MSG_* bits */
 	bool daemon;        /* done by the daemon, never by the kernel */
 	uint8_t arg;        /* enum op_arg */
+	const char *kernel; /* the io_uring opcode's name, for messages;
+			     * unless daemon */
 };
 
 /* The row of @opcode, or NULL for an unknown one. */

@@ -20,6 +20,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "op_table.h"
 #include "saferring.h"
 #include "saferring.pb-c.h"
 #include "wire.h"
@@ -32,7 +33,8 @@ static void usage(FILE *out)
 		"Usage: %s [--socket PATH] COMMAND\n"
 		"Show what a running saferringd is doing.\n\n"
 		"Commands:\n"
-		"  status          version, uptime, sessions, operations\n"
+		"  status          version, uptime, sessions, operations,\n"
+		"                  what the running kernel has of them\n"
 		"  sessions        one line per session\n"
 		"  stats --json    everything, as one JSON object\n\n"
 		"  -s, --socket PATH  daemon socket (default $" SR_SOCKET_ENV
@@ -105,6 +107,24 @@ static void print_status(const Saferring__Stats *st)
 	printf("refused:         %llu\n", (unsigned long long)st->ops_refused);
 	if (st->has_workers)
 		printf("workers:         %u\n", st->workers);
+	/* The operations the kernel runs; those the daemon does itself
+	 * (close, provide) do not depend on it. */
+	if (st->has_kernel_lacks) {
+		int n = 0;
+
+		printf("kernel has:     ");
+		for (uint32_t op = 0; op < SR_OP__COUNT; op++)
+			if (!op_info(op)->daemon &&
+			    !(st->kernel_lacks & (1ULL << op)))
+				printf(" %s", op_info(op)->name);
+		printf("\nkernel lacks:   ");
+		for (uint32_t op = 0; op < SR_OP__COUNT; op++)
+			if (!op_info(op)->daemon &&
+			    (st->kernel_lacks & (1ULL << op)) && ++n)
+				printf(" %s (%s)", op_info(op)->name,
+				       op_info(op)->kernel);
+		printf("%s\n", n ? "" : " none");
+	}
 }
 
 static void print_sessions(const Saferring__Stats *st)
@@ -165,6 +185,16 @@ static void print_json(const Saferring__Stats *st)
 	       st->truncated ? "true" : "false");
 	if (st->has_workers)
 		printf("\"workers\":%u,", st->workers);
+	if (st->has_kernel_lacks) {
+		int n = 0;
+
+		printf("\"kernel_lacks\":[");
+		for (uint32_t op = 0; op < SR_OP__COUNT; op++)
+			if (st->kernel_lacks & (1ULL << op))
+				printf("%s\"%s\"", n++ ? "," : "",
+				       op_info(op)->name);
+		printf("],");
+	}
 	printf("\"session_list\":[");
 	for (size_t i = 0; i < st->n_session; i++) {
 		const Saferring__SessionStats *s = st->session[i];

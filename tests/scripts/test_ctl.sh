@@ -12,6 +12,11 @@
 #    operations in flight, and the figures grow between two looks;
 #    `status` counts it; `stats --json` is valid JSON (python3 -m
 #    json.tool) with the same session in it;
+#  - `status` lists the operations the running kernel has and lacks:
+#    together, once each, every operation but the two the daemon does
+#    itself (close, provide), as `saferringd --check-config` names them;
+#    each one lacking is in the daemon's log as "the running kernel
+#    lacks IORING_OP_...", and with none lacking no such line is;
 #  - when the copy ends its session disappears from the list;
 #  - as root: an unprivileged uid (65534, through setpriv or runuser) is
 #    refused with a "not permitted" message and exit status 1 by all
@@ -156,6 +161,27 @@ up2=$(field uptime "$(ctl status)")
 awk -v a="$up1" -v b="$up2" 'BEGIN { exit !(b >= a + 1.0 && b < a + 30) }' ||
 	fail "uptime went from $up1 s to $up2 s in 1.1 s"
 echo "ok: status: version $want_version, uptime $up1 s -> $up2 s, $idle_sessions session(s) when idle"
+
+# --- what the running kernel has of saferring's operations ----------------
+has=$(echo "$out" | sed -n 's/^kernel has: *//p')
+lacks=$(echo "$out" | sed -n 's/^kernel lacks: *//p')
+[ -n "$has" ] && [ -n "$lacks" ] || fail "status lacks 'kernel has:' or 'kernel lacks:'"
+all_ops=$("$DAEMON" --check-config --config "$tmp/saferringd.conf" |
+	sed -n 's/^default: ops=\(.*\) slots=.*/\1/p')
+[ -n "$all_ops" ] || fail "saferringd --check-config names no operations"
+# "lacks" names each as "shutdown (IORING_OP_SHUTDOWN)", or says none.
+lacked=
+[ "$lacks" = none ] || lacked=$(echo "$lacks" | sed 's/ *([A-Z_]*)//g')
+listed=$(echo $has $lacked close provide | tr ' ' '\n' | sort)
+[ "$listed" = "$(echo $all_ops | tr ' ' '\n' | sort)" ] ||
+	fail "kernel has '$has' and lacks '$lacks': not every operation once (all: $all_ops)"
+for k in $(echo "$lacks" | sed -n 's/[^(]*(\(IORING_OP_[A-Z_]*\))/\1 /gp'); do
+	grep -q "the running kernel lacks $k:" "$tmp/daemon.log" ||
+		fail "status says the kernel lacks $k; the daemon's log does not"
+done
+[ "$lacks" != none ] || ! grep -q "the running kernel lacks" "$tmp/daemon.log" ||
+	fail "status says the kernel lacks nothing; the daemon's log: $(grep 'running kernel lacks' "$tmp/daemon.log")"
+echo "ok: status: kernel has: $has; lacks: $lacks"
 
 # --- live figures while saferring-cp runs ----------------------------------
 mkfifo -m 0666 "$tmp/fifo"

@@ -126,7 +126,8 @@ int main(void)
 		cmocka_unit_test(test_registration_refused),
 	};
 	char path[] = "/tmp/saferring-restrict.XXXXXX";
-	int r = ring_driver_probe();
+	uint64_t lacks;
+	int r = ring_driver_probe(&lacks);
 
 	if (r < 0) {
 		printf("SKIP: io_uring unavailable here (%s)\n", strerror(-r));

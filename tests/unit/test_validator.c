@@ -5,7 +5,8 @@
  *
  * Every refusal has its own test asserting the exact status, and the
  * documented check order is pinned where two failures meet.  Must never
- * depend on a kernel, a socket or protobuf: the validator is pure.
+ * depend on a kernel, a socket or protobuf: the validator is pure.  What
+ * a kernel answers to the opcode probe is made up here, byte by byte.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include "ring.h"
 #include "validator.h"
 
 #define SLOTS 4
@@ -326,6 +328,81 @@ static void test_unknown_op_before_not_permitted(void **state)
 	op.opcode = 0xffffffffU;
 	op.flags = 0xffffffffU;
 	assert_int_equal(check(f, &op), SR_STATUS_UNKNOWN_OP);
+}
+
+/* --- UNKNOWN_OP: the running kernel lacks it --- */
+
+/* What a kernel answers IORING_REGISTER_PROBE with: opcodes up to
+ * @last_op, each supported but @missing (-1: none). */
+static const struct io_uring_probe *fake_probe(unsigned last_op, int missing)
+{
+	static union {
+		struct io_uring_probe p;
+		unsigned char bytes[sizeof(struct io_uring_probe) +
+				    256 * sizeof(struct io_uring_probe_op)];
+	} u;
+
+	memset(&u, 0, sizeof(u));
+	u.p.last_op = (uint8_t)last_op;
+	u.p.ops_len = (uint8_t)(last_op + 1);
+	for (unsigned op = 0; op <= last_op; op++) {
+		u.p.ops[op].op = (uint8_t)op;
+		if ((int)op != missing)
+			u.p.ops[op].flags = IO_URING_OP_SUPPORTED;
+	}
+	return &u.p;
+}
+
+static void test_kernel_lacks_one_opcode(void **state)
+{
+	struct fixture *f = *state;
+
+	f->view.kernel_lacks = ring_kernel_lacks(
+		fake_probe(IORING_OP_LAST - 1, IORING_OP_SHUTDOWN));
+	assert_int_equal(f->view.kernel_lacks, 1ULL << SR_OP_SHUTDOWN);
+	for (uint32_t i = 0; i < VALIDATOR_OPCODE_COUNT; i++) {
+		struct op_request op = valid_op(f, i);
+
+		f->view.follows_link = i == SR_OP_LINK_TIMEOUT;
+		f->view.prev_opcode = SR_OP_RECV;
+		assert_int_equal(check(f, &op), i == SR_OP_SHUTDOWN ?
+				 SR_STATUS_UNKNOWN_OP : SR_STATUS_OK);
+	}
+}
+
+/* The policy cannot grant what the daemon cannot do: the kernel's lack
+ * is answered, not the policy's. */
+static void test_kernel_lacks_before_not_permitted(void **state)
+{
+	struct fixture *f = *state;
+	struct op_request op = valid_op(f, SR_OP_SHUTDOWN);
+
+	f->view.kernel_lacks = 1ULL << SR_OP_SHUTDOWN;
+	f->view.allowed_ops = ALL_OPS & ~(1ULL << SR_OP_SHUTDOWN);
+	assert_int_equal(check(f, &op), SR_STATUS_UNKNOWN_OP);
+}
+
+/* A kernel from before an opcode existed answers with a shorter table:
+ * everything past its last opcode is lacking, the daemon's own
+ * operations never are. */
+static void test_kernel_lacks_older_kernel(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t want = 1ULL << SR_OP_FALLOCATE | 1ULL << SR_OP_SEND |
+			1ULL << SR_OP_RECV | 1ULL << SR_OP_SHUTDOWN;
+	struct op_request close_op = valid_op(f, SR_OP_CLOSE);
+	struct op_request provide = valid_op(f, SR_OP_PROVIDE);
+
+	assert_int_equal(ring_kernel_lacks(fake_probe(IORING_OP_CONNECT, -1)),
+			 want);
+	assert_int_equal(ring_kernel_lacks(fake_probe(IORING_OP_LAST - 1, -1)),
+			 0);
+	f->view.kernel_lacks = ring_kernel_lacks(fake_probe(0, -1));
+	assert_int_equal(f->view.kernel_lacks,
+			 ALL_OPS & ~(1ULL << SR_OP_NOP | 1ULL << SR_OP_CLOSE |
+				     1ULL << SR_OP_PROVIDE));
+	assert_int_equal(check(f, &close_op), SR_STATUS_OK);
+	assert_int_equal(check(f, &provide), SR_STATUS_OK);
 }
 
 /* --- NOT_PERMITTED --- */
@@ -1348,6 +1425,9 @@ int main(void)
 		T(test_unknown_op_64),
 		T(test_unknown_op_huge),
 		T(test_unknown_op_before_not_permitted),
+		T(test_kernel_lacks_one_opcode),
+		T(test_kernel_lacks_before_not_permitted),
+		T(test_kernel_lacks_older_kernel),
 		T(test_not_permitted_each_opcode),
 		T(test_not_permitted_before_quota),
 		T(test_quota_at_limit),
