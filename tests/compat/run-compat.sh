@@ -274,8 +274,11 @@ done
 #               a kind of descriptor, ...), or the program makes io_uring
 #               system calls itself, around the library: it does not use
 #               only supported operations, and the reason is printed;
-#  n/a          it does not build against Debian's liburing, so there is
-#               no result to match;
+#               A program that skips itself on the facade (exit 77: a
+#               feature flag or probe said no) counts here too, with the
+#               last line it printed;
+#  n/a          it does not build against Debian's liburing, or fails
+#               there, so there is no result to match;
 #  listed       tests/compat/expected.txt gives the facade's result and
 #               why it differs;
 #  FAIL         anything else: a bug in the facade or the daemon.
@@ -337,6 +340,12 @@ for n in "${all[@]}"; do
 			"$WORK/liburing/bin/$n.build" | sort -u | sed 's/undefined reference to .//' | paste -sd ' '))"
 	else
 		reason=$(unsupported_reason "$n")
+		if [ -z "$reason" ] && [ "$f" = skip ]; then
+			# The program's own verdict: a feature it looked for
+			# (a setup feature flag, a probe) is not there.
+			reason="the program skips itself on the facade: \"$(grep -v '^saferring-uring:' \
+				"$WORK/facade/$n.out" | tail -n 1)\""
+		fi
 		if [ -n "$reason" ]; then
 			nu=$((nu + 1)); shown="unsupported"
 		else
