@@ -231,7 +231,8 @@ int sr_limits(const struct sr_client *c, struct sr_limits *out);
  * including completions already queued inside the library.  It may also
  * be readable with nothing to take (a completion announced twice, or
  * room again after sr_submit returned -EAGAIN); sr_peek_cqe then returns
- * -EAGAIN and, but for a pending -EAGAIN'd batch, that clears it.  With
+ * -EAGAIN and that clears it (over the socket, room for a batch sr_submit
+ * could not send stays readable until sr_submit sends it).  With
  * edge-triggered use (EPOLLET) reap until -EAGAIN after each wake-up.
  * With rings, asking for it makes the daemon signal every completion it
  * publishes, which costs it a system call each time: ask only when you
