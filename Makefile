@@ -39,7 +39,7 @@ CLIENT_LIBS  := -lprotobuf-c
 
 DEB_PACKAGES := gcc make pkg-config liburing-dev libseccomp-dev \
                 libprotobuf-c-dev protobuf-c-compiler libcmocka-dev \
-                libsystemd-dev strace abigail-tools
+                libsystemd-dev strace abigail-tools libuv1-dev
 
 PROTO_C      := $(B)/gen/saferring.pb-c.c
 PROTO_H      := $(B)/gen/saferring.pb-c.h
@@ -84,7 +84,8 @@ E2E_V1_TESTS := $(addprefix $(B)/tests/,test_roundtrip test_ops_files \
                   test_ops_sockets test_ops_chains test_ops_multishot \
                   test_ops_timeouts test_refusals test_policy test_limits \
                   test_admission test_sigterm test_killed_client \
-                  test_backpressure)
+                  test_backpressure test_evloop_api test_evloop_epoll \
+                  test_evloop_uv)
 
 .PHONY: all deps users run check check-asan check-tsan check-tsan-run \
         check-run clean abi-baseline
@@ -239,7 +240,11 @@ $(B)/tests/%: $(B)/obj/tests/unit/%.o $(DAEMON_AR)
 
 $(B)/tests/%: $(B)/obj/tests/e2e/%.o $(TESTLIB_OBJ) $(LIB_A) $(PROTO_AR)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(CLIENT_LIBS) -lcmocka
+	$(CC) $(LDFLAGS) -o $@ $^ $(CLIENT_LIBS) -lcmocka $(E2E_LIBS)
+
+# The event-loop examples among them (libuv from make deps).
+$(B)/tests/test_evloop_epoll: E2E_LIBS := -lpthread
+$(B)/tests/test_evloop_uv: E2E_LIBS := -luv -lpthread
 
 # ---- bench (owned by bench/) ------------------------------------------
 # make bench: deps, gnuplot, build, then bench/run-matrix.sh runs the

@@ -111,7 +111,7 @@ static void srb_submit(struct srb *x)
 
 	for (unsigned k = 0; k < x->npending; k++)
 		x->ops[x->pending[k]].t0 = t;
-	r = sr_submit(x->c);
+	r = sr_submit_and_wait(x->c, 0);
 	if (r < 0)
 		bench_die("saferring: submit: %s", strerror(-r));
 	x->npending = 0;
@@ -270,7 +270,7 @@ static void srb_echo_prep(struct sr_client *c, struct srb_conn *k, unsigned i,
 		r = sr_prep_send(c, (uint64_t)i << 1, k->handle, k->sslot, 0,
 				 bs, 0);
 		if (r == -ENOSPC) {
-			r = sr_submit(c);
+			r = sr_submit_and_wait(c, 0);
 			if (r >= 0)
 				r = sr_prep_send(c, (uint64_t)i << 1, k->handle,
 						 k->sslot, 0, bs, 0);
@@ -333,7 +333,7 @@ int backend_saferring_echo(struct bench *b, const int *fds)
 		for (unsigned k = 0; k < npending; k++)
 			ks[pending[k]].t0 = t;
 		npending = 0;
-		n = sr_submit(c);
+		n = sr_submit_and_wait(c, 0);
 		if (n < 0)
 			bench_die("saferring: submit: %s", strerror(-n));
 		if (!sr_in_flight(c))
@@ -400,7 +400,7 @@ static void srb_idle_nop(struct sr_client *c, unsigned i)
 
 	r = sr_prep_nop(c, i);
 	if (r >= 0)
-		r = sr_submit(c);
+		r = sr_submit_and_wait(c, 0);
 	if (r >= 0)
 		r = sr_wait_cqes(c, &e, 1, 1);
 	if (r >= 0 && (e.res < 0 || e.status))

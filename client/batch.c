@@ -329,10 +329,10 @@ void srl_op_drop(struct sr_client *c, uint32_t tag)
 }
 
 int srl_send_ops(struct sr_client *c, const struct op_request *ops,
-		 unsigned n)
+		 unsigned n, bool wait)
 {
-	int ret = c->rings.on ? srl_rings_send(c, ops, n) :
-				srl_socket_send(c, ops, n);
+	int ret = c->rings.on ? srl_rings_send(c, ops, n, wait) :
+				srl_socket_send(c, ops, n, wait);
 
 	if (ret)
 		return ret;
@@ -383,6 +383,18 @@ int sr_link_last(struct sr_client *c, unsigned link)
 	if (link && op_info(op->opcode)->daemon)
 		return -EINVAL;
 	op->link = link;
+	return 0;
+}
+
+int sr_set_callback(struct sr_client *c, sr_cqe_fn fn, void *arg)
+{
+	struct sr_op *op;
+
+	if (!c || !c->nbatch)
+		return -EINVAL;
+	op = &c->ops[c->batch[c->nbatch - 1].tag];
+	op->cb = fn;
+	op->cb_arg = fn ? arg : NULL;
 	return 0;
 }
 
@@ -640,7 +652,7 @@ int sr_prep_cancel(struct sr_client *c, uint64_t user_data,
 			      target_user_data);
 }
 
-int sr_submit(struct sr_client *c)
+int srl_submit(struct sr_client *c, bool wait)
 {
 	unsigned n = c->nbatch;
 	int ret;
@@ -655,12 +667,19 @@ int sr_submit(struct sr_client *c)
 		c->batch_bytes = 0;
 		return 1;
 	}
-	ret = srl_send_ops(c, c->batch, n);
+	ret = srl_send_ops(c, c->batch, n, wait);
 	if (ret)
 		return ret;
 	c->nbatch = 0;
 	c->batch_bytes = 0;
 	return (int)n;
+}
+
+int sr_submit(struct sr_client *c)
+{
+	/* An event loop's thread must never sleep here: the daemon's
+	 * push-back is the caller's to wait for, on sr_fd. */
+	return srl_submit(c, false);
 }
 
 unsigned sr_in_flight(const struct sr_client *c)

@@ -12,6 +12,8 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -114,12 +116,13 @@ static int sr_alloc_tables(struct sr_client *c, uint32_t generation)
 	c->ops = calloc(l->max_in_flight, sizeof(*c->ops));
 	c->op_free = calloc(l->max_in_flight, sizeof(*c->op_free));
 	c->cq = calloc(c->cq_cap, sizeof(*c->cq));
+	c->cq_cb = calloc(c->cq_cap, sizeof(*c->cq_cb));
 	c->batch = calloc(l->max_batch, sizeof(*c->batch));
 	c->batch_addr = calloc(l->max_batch, sizeof(*c->batch_addr));
 	c->enc = malloc(sizeof(*c->enc));
 	c->comps = calloc(BATCH_MAX_OPS, sizeof(*c->comps));
 	if (!c->slots || !c->handles || !c->ops || !c->op_free || !c->cq ||
-	    !c->batch || !c->batch_addr || !c->enc || !c->comps)
+	    !c->cq_cb || !c->batch || !c->batch_addr || !c->enc || !c->comps)
 		return -ENOMEM;
 
 	/* Free lists hand out low indices first. */
@@ -262,6 +265,7 @@ int sr_connect(const char *path, const struct sr_params *params,
 		return -ENOMEM;
 	c->sock = -1;
 	c->rings.sq_efd = c->rings.cq_efd = -1;
+	c->poll_fd = c->ready_efd = -1;
 	/* Without it, spinning just never backs off. */
 	spin_guard_init(&c->spin);
 	ret = sr_take_params(c, params);
@@ -309,6 +313,10 @@ void sr_close(struct sr_client *c)
 		return;
 	srl_rings_stop(c);
 	spin_guard_free(&c->spin);
+	if (c->poll_fd >= 0)
+		close(c->poll_fd);
+	if (c->ready_efd >= 0)
+		close(c->ready_efd);
 	if (c->handles)
 		for (uint32_t i = 0; i < c->fd_table_size; i++)
 			srl_inline_forget(c, i);
@@ -321,6 +329,7 @@ void sr_close(struct sr_client *c)
 	free(c->ops);
 	free(c->op_free);
 	free(c->cq);
+	free(c->cq_cb);
 	free(c->batch);
 	free(c->batch_addr);
 	free(c->enc);
@@ -337,15 +346,73 @@ int sr_limits(const struct sr_client *c, struct sr_limits *out)
 	return 0;
 }
 
+static int sr_watch(int epfd, int op, int fd, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.fd = fd };
+
+	return epoll_ctl(epfd, op, fd, &ev) < 0 ? -errno : 0;
+}
+
+void srl_poll_update(struct sr_client *c)
+{
+	if (c->poll_fd < 0)
+		return;
+	/* Cannot fail for a descriptor already in the set; if it did, the
+	 * caller's retry would only wait for the next completion. */
+	(void)sr_watch(c->poll_fd, EPOLL_CTL_MOD, c->sock,
+		       EPOLLIN | (c->send_blocked ? EPOLLOUT : 0));
+}
+
+/*
+ * One descriptor for the caller's loop that is readable exactly when we
+ * have something for it: completions queued here (ready_efd, which the
+ * transport descriptors cannot show once we took their data), or data
+ * waiting on the socket (v1's completions; v2's errors and the session's
+ * end), or the daemon's ring of our doorbell (v2).  Made once, on first
+ * use, so that clients that never poll pay nothing for it.
+ */
+static int sr_make_poll_fd(struct sr_client *c)
+{
+	int ret;
+
+	c->poll_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (c->poll_fd < 0)
+		return -errno;
+	c->ready_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (c->ready_efd < 0)
+		ret = -errno;
+	else
+		ret = sr_watch(c->poll_fd, EPOLL_CTL_ADD, c->ready_efd, EPOLLIN);
+	if (!ret)
+		ret = sr_watch(c->poll_fd, EPOLL_CTL_ADD, c->sock,
+			       EPOLLIN | (c->send_blocked ? EPOLLOUT : 0));
+	if (!ret && c->rings.on)
+		ret = sr_watch(c->poll_fd, EPOLL_CTL_ADD, c->rings.cq_efd,
+			       EPOLLIN);
+	if (ret) {
+		close(c->poll_fd);
+		if (c->ready_efd >= 0)
+			close(c->ready_efd);
+		c->poll_fd = c->ready_efd = -1;
+		return ret;
+	}
+	c->ready_on = false;
+	srl_ready_update(c);
+	return 0;
+}
+
 int sr_fd(struct sr_client *c)
 {
+	int ret;
+
 	if (!c)
 		return -EINVAL;
-	if (!c->rings.on)
-		return c->sock;
-	/* From now on the daemon signals every completion it publishes,
-	 * and our own waits leave the flag set. */
-	c->rings.notify = true;
-	sr_ring_store(&c->rings.ctl->cq_flags, SR_RING_CQ_NEED_WAKEUP);
-	return c->rings.cq_efd;
+	if (c->poll_fd < 0) {
+		ret = sr_make_poll_fd(c);
+		if (ret)
+			return ret;
+	}
+	if (c->rings.on && !c->rings.notify)
+		srl_rings_notify(c);
+	return c->poll_fd;
 }

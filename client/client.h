@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "batch.h"
 #include "op.h"
@@ -94,6 +95,15 @@ struct sr_op {
 	bool vectored;     /* slots come back as Completion.slots */
 	bool multishot;
 	bool internal;     /* sr_pread & co.: completes into c->sync_cqe */
+	sr_cqe_fn cb;      /* sr_set_callback's, for sr_dispatch; or NULL */
+	void *cb_arg;
+};
+
+/* The callback a queued completion goes to, beside c->cq: the operation
+ * may be reused before the completion is dispatched. */
+struct sr_cq_cb {
+	sr_cqe_fn fn;
+	void *arg;
 };
 
 
@@ -127,6 +137,8 @@ struct sr_rings {
 	int sq_efd;              /* the daemon's doorbell */
 	int cq_efd;              /* ours */
 	bool notify;             /* sr_fd() was asked for: always signal */
+	bool sq_wait;            /* sr_submit found no room: ask for a ring
+				  * when the daemon frees some */
 	unsigned char *rec;      /* one record: encoded, or copied out */
 };
 
@@ -160,6 +172,7 @@ struct sr_client {
 	 * of multishot operations, each of which hands over a pooled slot
 	 * or a new handle. */
 	struct sr_cqe *cq;
+	struct sr_cq_cb *cq_cb;   /* cq_cap, same indices as cq */
 	unsigned cq_cap;
 	unsigned cq_head;
 	unsigned cq_len;
@@ -176,6 +189,13 @@ struct sr_client {
 	struct op_completion *comps; /* BATCH_MAX_OPS */
 
 	struct sr_rings rings;
+	/* sr_fd: an epoll set of the socket, the rings' doorbell and
+	 * ready_efd, which is readable exactly while completions are queued
+	 * (or the session failed); -1 until sr_fd is first called. */
+	int poll_fd;
+	int ready_efd;
+	bool ready_on;            /* ready_efd is readable */
+	bool send_blocked;        /* v1: sr_submit got -EAGAIN; POLLOUT too */
 	bool want_rings;          /* asked for them in the Hello */
 	bool inline_on;           /* the inline attempt (inline.c) */
 	uint32_t inline_misses;   /* in a row: back off after a few */
@@ -187,6 +207,10 @@ struct sr_client {
  * made sticky by srl_fail(). */
 int srl_fail(struct sr_client *c, int err);
 int srl_send_msg(struct sr_client *c, const ProtobufCMessage *msg, int fd);
+/* The same, or -EAGAIN at once when the socket has no room and @wait is
+ * false (after taking what completions have come). */
+int srl_send_msg_wait(struct sr_client *c, const ProtobufCMessage *msg,
+		      int fd, bool wait);
 /* Receive one reply; @fds (room for @maxfds) gets what came with it. */
 int srl_recv_reply(struct sr_client *c, bool wait, int *fds,
 		   unsigned maxfds, Saferring__Reply **out);
@@ -194,6 +218,14 @@ int srl_recv_reply(struct sr_client *c, bool wait, int *fds,
  * something was taken (completions are queued), 1 with a control reply
  * in *ctl, -EAGAIN when !@wait and nothing was there. */
 int srl_pump(struct sr_client *c, bool wait, Saferring__Reply **ctl);
+/* Sleep until completions (or an error) may have come, for @timeout_ns
+ * at most (-1: no limit).  0, -ETIME, or -errno. */
+int srl_wait_event(struct sr_client *c, int64_t timeout_ns);
+/* The completion queue changed: keep ready_efd readable exactly while it
+ * holds something or the session failed. */
+void srl_ready_update(struct sr_client *c);
+/* client.c: c->send_blocked changed; poll_fd watches POLLOUT with it. */
+void srl_poll_update(struct sr_client *c);
 
 int srl_control(struct sr_client *c, Saferring__Request *req, int fd,
 	       Saferring__Reply **out);
@@ -206,12 +238,15 @@ int srl_op_prepare(struct sr_client *c, const struct sr_op_req *r,
 		   struct sockaddr_storage *addr);
 void srl_op_drop(struct sr_client *c, uint32_t tag);
 /* Send @n prepared operations (rings or socket); on success they are in
- * flight.  On failure nothing was sent and they stay prepared. */
+ * flight.  On failure nothing was sent and they stay prepared; without
+ * @wait that includes -EAGAIN when the daemon has no room for them. */
 int srl_send_ops(struct sr_client *c, const struct op_request *ops,
-		 unsigned n);
+		 unsigned n, bool wait);
+/* sr_submit, waiting for room in the daemon or not (-EAGAIN). */
+int srl_submit(struct sr_client *c, bool wait);
 /* conn.c: @n operations as one Request.op_batch datagram. */
 int srl_socket_send(struct sr_client *c, const struct op_request *ops,
-		    unsigned n);
+		    unsigned n, bool wait);
 
 /* cqe.c: completions from wire to queue. */
 int srl_take_completions(struct sr_client *c,
@@ -226,10 +261,15 @@ int srl_take_decoded(struct sr_client *c, const struct op_completion *cc,
 int srl_rings_start(struct sr_client *c, const Saferring__RingLayout *l,
 		    int sq_efd, int cq_efd);
 void srl_rings_stop(struct sr_client *c);
+/* sr_fd was asked for: have every completion signalled on our doorbell
+ * from now on. */
+void srl_rings_notify(struct sr_client *c);
 /* Put one batch of operations into the submission ring and ring the
- * daemon if it sleeps; waits (reaping completions) while it is full. */
+ * daemon if it sleeps; while it is full, waits (reaping completions), or
+ * without @wait returns -EAGAIN having asked the daemon to ring our
+ * doorbell when it frees room. */
 int srl_rings_send(struct sr_client *c, const struct op_request *ops,
-		   unsigned n);
+		   unsigned n, bool wait);
 /* Take every completion record there is; how many completions, or
  * -errno. */
 int srl_rings_take(struct sr_client *c);
@@ -237,8 +277,9 @@ int srl_rings_take(struct sr_client *c);
  * whether it has records. */
 bool srl_rings_spin(struct sr_client *c);
 /* Sleep until the daemon publishes completions or something comes on
- * the socket.  0 when something may have come, -errno. */
-int srl_rings_sleep(struct sr_client *c);
+ * the socket, for @ts at most (NULL: no limit).  0 when something may
+ * have come, -ETIME, -errno. */
+int srl_rings_sleep(struct sr_client *c, const struct timespec *ts);
 /* Bytes of the arena memfd besides the slots, for a layout. */
 int srl_rings_layout_ok(const Saferring__RingLayout *l, uint64_t slots_bytes,
 			uint64_t *total);

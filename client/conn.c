@@ -19,8 +19,11 @@
 
 int srl_fail(struct sr_client *c, int err)
 {
-	if (!c->error)
+	if (!c->error) {
 		c->error = err;
+		/* An event loop must hear of it: sr_peek_cqe returns it. */
+		srl_ready_update(c);
+	}
 	return err;
 }
 
@@ -36,6 +39,13 @@ static int sr_poll(struct sr_client *c, short events)
 
 int srl_send_msg(struct sr_client *c, const ProtobufCMessage *msg, int fd)
 {
+	return srl_send_msg_wait(c, msg, fd, true);
+}
+
+int srl_send_msg_wait(struct sr_client *c, const ProtobufCMessage *msg,
+		      int fd, bool wait)
+{
+	bool tried_again = false;
 	int ret;
 
 	if (c->error)
@@ -45,6 +55,24 @@ int srl_send_msg(struct sr_client *c, const ProtobufCMessage *msg, int fd)
 					sizeof(c->tx));
 		if (ret != -EAGAIN)
 			break;
+		if (!wait) {
+			/* The daemon may have stopped reading only because
+			 * we did not: read what came, and try once more. */
+			if (tried_again) {
+				if (!c->send_blocked) {
+					c->send_blocked = true;
+					srl_poll_update(c);
+				}
+				return -EAGAIN;
+			}
+			tried_again = true;
+			do
+				ret = srl_pump(c, false, NULL);
+			while (ret == 0);
+			if (ret != -EAGAIN)
+				return ret;
+			continue;
+		}
 		/* The daemon stops reading while we do not: read too. */
 		ret = sr_poll(c, POLLOUT | POLLIN);
 		if (ret == -EINTR)
@@ -175,14 +203,35 @@ int srl_pump(struct sr_client *c, bool wait, Saferring__Reply **ctl)
 		ret = sr_pump_socket(c, false, ctl);
 		if (ret != -EAGAIN || !wait)
 			return ret;
-		ret = srl_rings_sleep(c);
+		ret = srl_rings_sleep(c, NULL);
 		if (ret < 0)
 			return ret;
 	}
 }
 
+int srl_wait_event(struct sr_client *c, int64_t timeout_ns)
+{
+	struct timespec ts, *tsp = NULL;
+	struct pollfd p = { .fd = c->sock, .events = POLLIN };
+	int ret;
+
+	if (c->error)
+		return c->error;
+	if (timeout_ns >= 0) {
+		ts.tv_sec = timeout_ns / 1000000000;
+		ts.tv_nsec = timeout_ns % 1000000000;
+		tsp = &ts;
+	}
+	if (c->rings.on)
+		return srl_rings_spin(c) ? 0 : srl_rings_sleep(c, tsp);
+	ret = ppoll(&p, 1, tsp, NULL);
+	if (ret < 0)
+		return -errno;
+	return ret ? 0 : -ETIME;
+}
+
 int srl_socket_send(struct sr_client *c, const struct op_request *ops,
-		    unsigned n)
+		    unsigned n, bool wait)
 {
 	Saferring__Request req = SAFERRING__REQUEST__INIT;
 	int ret;
@@ -192,7 +241,13 @@ int srl_socket_send(struct sr_client *c, const struct op_request *ops,
 		return ret;
 	req.body_case = SAFERRING__REQUEST__BODY_OP_BATCH;
 	req.op_batch = &c->enc->msg;
-	return srl_send_msg(c, &req.base, -1);
+	ret = srl_send_msg_wait(c, &req.base, -1, wait);
+	/* The batch that waited for room went: sr_fd need not say so. */
+	if (!ret && c->send_blocked) {
+		c->send_blocked = false;
+		srl_poll_update(c);
+	}
+	return ret;
 }
 
 /*

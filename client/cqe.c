@@ -11,6 +11,8 @@
  * for: any of those ends the session (-EPROTO).
  */
 #include <errno.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "client.h"
 
@@ -182,8 +184,12 @@ static int sr_take_one(struct sr_client *c, const struct op_completion *cc)
 	 * reaped the accept of yet; then the session cannot go on. */
 	if (c->cq_len >= c->cq_cap)
 		return srl_fail(c, -EOVERFLOW);
-	c->cq[(c->cq_head + c->cq_len) % c->cq_cap] = cqe;
+	unsigned at = (c->cq_head + c->cq_len) % c->cq_cap;
+
+	c->cq[at] = cqe;
+	c->cq_cb[at] = (struct sr_cq_cb){ .fn = op->cb, .arg = op->cb_arg };
 	c->cq_len++;
+	srl_ready_update(c);
 	return 0;
 }
 
@@ -246,14 +252,164 @@ int srl_take_completions(struct sr_client *c,
 	return 0;
 }
 
-static void sr_cq_pop(struct sr_client *c, struct sr_cqe *cqe)
+void srl_ready_update(struct sr_client *c)
+{
+	bool want = c->cq_len || c->error;
+	uint64_t n = 1;
+
+	if (c->ready_efd < 0 || want == c->ready_on)
+		return;
+	/* Only on the edges: a system call per batch, not per completion.
+	 * Neither can fail on a nonblocking eventfd whose counter is 0 or 1
+	 * as we keep it. */
+	if (want && write(c->ready_efd, &n, sizeof(n)) < 0)
+		return;
+	if (!want && read(c->ready_efd, &n, sizeof(n)) < 0)
+		return;
+	c->ready_on = want;
+}
+
+static void sr_cq_pop(struct sr_client *c, struct sr_cqe *cqe,
+		      struct sr_cq_cb *cb)
 {
 	*cqe = c->cq[c->cq_head];
+	if (cb)
+		*cb = c->cq_cb[c->cq_head];
 	c->cq_head = (c->cq_head + 1) % c->cq_cap;
 	c->cq_len--;
 	/* A multishot operation stays in flight until its last completion. */
 	if (!(cqe->flags & SR_CQE_F_MORE))
 		c->in_flight--;
+	srl_ready_update(c);
+}
+
+/* Take in every completion that has arrived, without waiting.  0, or the
+ * session's error. */
+static int sr_take_arrived(struct sr_client *c)
+{
+	int ret;
+
+	do
+		ret = srl_pump(c, false, NULL);
+	while (ret == 0);
+	return ret == -EAGAIN ? 0 : ret;
+}
+
+/* Whether @more completions not queued yet can still come: each
+ * operation sent whose last completion is not queued gives one at
+ * least, a multishot one any number. */
+static bool sr_can_come(const struct sr_client *c, unsigned more)
+{
+	unsigned last_queued = 0, pending;
+
+	for (unsigned i = 0; i < c->cq_len; i++)
+		if (!(c->cq[(c->cq_head + i) % c->cq_cap].flags &
+		      SR_CQE_F_MORE))
+			last_queued++;
+	pending = c->in_flight - last_queued;
+	if (pending >= more)
+		return true;
+	for (uint32_t t = 0; pending && t < c->lim.max_in_flight; t++)
+		if (c->ops[t].state == SR_OP_SENT && c->ops[t].multishot)
+			return true;
+	return false;
+}
+
+/* Wait until @want completions are queued, for @timeout_ns at most (-1:
+ * no limit).  0, -ETIME, -ENODATA when they cannot all come, -errno. */
+static int sr_wait_ready(struct sr_client *c, unsigned want,
+			 int64_t timeout_ns)
+{
+	struct timespec now;
+	int64_t deadline = 0, left = -1;
+	int ret;
+
+	if (timeout_ns >= 0) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		deadline = now.tv_sec * 1000000000LL + now.tv_nsec + timeout_ns;
+	}
+	for (;;) {
+		ret = sr_take_arrived(c);
+		if (c->cq_len >= want)
+			return 0;
+		if (ret)
+			return ret;
+		if (!sr_can_come(c, want - c->cq_len))
+			return -ENODATA;
+		if (timeout_ns >= 0) {
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			left = deadline - (now.tv_sec * 1000000000LL +
+					   now.tv_nsec);
+			if (left <= 0)
+				return -ETIME;
+		}
+		ret = srl_wait_event(c, left);
+		/* -ETIME: one more look, then the deadline answers. */
+		if (ret && ret != -ETIME)
+			return ret;
+	}
+}
+
+int sr_cq_ready(struct sr_client *c)
+{
+	int ret;
+
+	if (!c)
+		return -EINVAL;
+	ret = sr_take_arrived(c);
+	return c->cq_len ? (int)c->cq_len : ret;
+}
+
+int sr_wait_cqe_timeout(struct sr_client *c, struct sr_cqe *cqe,
+			uint64_t timeout_ns)
+{
+	int ret;
+
+	if (!c || !cqe)
+		return -EINVAL;
+	ret = sr_wait_ready(c, 1, timeout_ns > INT64_MAX ? INT64_MAX :
+				  (int64_t)timeout_ns);
+	if (ret)
+		return ret;
+	sr_cq_pop(c, cqe, NULL);
+	return 0;
+}
+
+int sr_submit_and_wait(struct sr_client *c, unsigned wait_nr)
+{
+	int sent, ret;
+
+	if (!c)
+		return -EINVAL;
+	sent = srl_submit(c, true);
+	if (sent < 0 || !wait_nr)
+		return sent;
+	ret = sr_wait_ready(c, wait_nr, -1);
+	return ret ? ret : sent;
+}
+
+int sr_dispatch(struct sr_client *c, unsigned max)
+{
+	unsigned n, done = 0;
+	int ret;
+
+	if (!c)
+		return -EINVAL;
+	ret = sr_take_arrived(c);
+	/* Only what is ready now: a callback whose operations complete at
+	 * once (an inline read) must not keep this call going for ever. */
+	n = max && max < c->cq_len ? max : c->cq_len;
+	while (done < n && c->cq_len && c->cq_cb[c->cq_head].fn) {
+		struct sr_cqe cqe;
+		struct sr_cq_cb cb;
+
+		/* Popped first: the callback may reuse the slot, the
+		 * handle, and the queue. */
+		sr_cq_pop(c, &cqe, &cb);
+		cb.fn(c, &cqe, cb.arg);
+		done++;
+	}
+	return done || !ret ? (int)done : ret;
 }
 
 int sr_peek_cqe(struct sr_client *c, struct sr_cqe *cqe)
@@ -265,7 +421,7 @@ int sr_peek_cqe(struct sr_client *c, struct sr_cqe *cqe)
 		if (ret < 0)
 			return ret;
 	}
-	sr_cq_pop(c, cqe);
+	sr_cq_pop(c, cqe, NULL);
 	return 0;
 }
 
@@ -278,7 +434,7 @@ int sr_wait_cqes(struct sr_client *c, struct sr_cqe *cqes, unsigned max,
 
 	while (n < max) {
 		if (c->cq_len) {
-			sr_cq_pop(c, &cqes[n++]);
+			sr_cq_pop(c, &cqes[n++], NULL);
 			continue;
 		}
 		wait = n < min;

@@ -101,6 +101,31 @@ static void sr_wake_daemon(struct sr_client *c, uint32_t why)
 		sr_ring_bell(r->sq_efd);
 }
 
+/* Our flags word: whether we sleep (or always want signals), and
+ * whether we wait for room in the submission ring. */
+static void sr_store_cq_flags(struct sr_rings *r, bool sleeping)
+{
+	uint32_t f = sleeping || r->notify ? SR_RING_CQ_NEED_WAKEUP : 0;
+
+	if (r->sq_wait)
+		f |= SR_RING_CQ_SQ_WAIT;
+	sr_ring_store(&r->ctl->cq_flags, f);
+}
+
+void srl_rings_notify(struct sr_client *c)
+{
+	struct sr_rings *r = &c->rings;
+
+	/* From now on the daemon signals every completion it publishes, and
+	 * our own waits leave the flag set.  What it published before it
+	 * saw the flag was not signalled: ring for it ourselves. */
+	r->notify = true;
+	sr_store_cq_flags(r, true);
+	sr_ring_fence();
+	if (shm_ring_pending(&r->cq))
+		sr_ring_bell(r->cq_efd);
+}
+
 int srl_rings_take(struct sr_client *c)
 {
 	struct sr_rings *r = &c->rings;
@@ -148,7 +173,7 @@ int srl_rings_take(struct sr_client *c)
 }
 
 int srl_rings_send(struct sr_client *c, const struct op_request *ops,
-		   unsigned n)
+		   unsigned n, bool wait)
 {
 	struct sr_rings *r = &c->rings;
 	size_t len;
@@ -168,12 +193,27 @@ int srl_rings_send(struct sr_client *c, const struct op_request *ops,
 		if (ret < 0)
 			return ret;
 		sr_wake_daemon(c, SR_RING_SQ_NEED_WAKEUP);
+		if (!wait) {
+			/* Dekker with the daemon's freeing of room: flag,
+			 * fence, look once more; it rings our doorbell, so
+			 * sr_fd says when to try again. */
+			r->sq_wait = true;
+			sr_store_cq_flags(r, false);
+			sr_ring_fence();
+			if (shm_ring_room(&r->sq, (uint32_t)len))
+				break;
+			return -EAGAIN;
+		}
 		/* Give it the CPU; the socket says if the session ended. */
 		if (poll(&p, 1, 1) > 0) {
 			ret = srl_pump(c, false, NULL);
 			if (ret < 0 && ret != -EAGAIN)
 				return ret;
 		}
+	}
+	if (r->sq_wait) {
+		r->sq_wait = false;
+		sr_store_cq_flags(r, false);
 	}
 	shm_ring_put(&r->sq, SR_RING_REC_OPS, r->rec, (uint32_t)len);
 	shm_ring_publish(&r->sq);
@@ -201,7 +241,7 @@ bool srl_rings_spin(struct sr_client *c)
 	}
 }
 
-int srl_rings_sleep(struct sr_client *c)
+int srl_rings_sleep(struct sr_client *c, const struct timespec *ts)
 {
 	struct sr_rings *r = &c->rings;
 	struct pollfd p[2] = {
@@ -209,19 +249,24 @@ int srl_rings_sleep(struct sr_client *c)
 		{ .fd = c->sock, .events = POLLIN },
 	};
 	uint64_t n;
+	int ret = 0;
 
 	/* Dekker with the daemon's publish: flag, fence, look once more. */
-	sr_ring_store(&r->ctl->cq_flags, SR_RING_CQ_NEED_WAKEUP);
+	sr_store_cq_flags(r, true);
 	sr_ring_fence();
 	if (!shm_ring_pending(&r->cq)) {
-		if (poll(p, 2, -1) < 0)
-			return -errno;
+		int rc = ppoll(p, 2, ts, NULL);
+
+		if (rc < 0)
+			ret = -errno;
+		else if (rc == 0)
+			ret = -ETIME;
 		if ((p[0].revents & POLLIN) &&
 		    read(r->cq_efd, &n, sizeof(n)) < 0) {
 			/* EAGAIN: someone else took it. */
 		}
 	}
 	if (!r->notify)
-		sr_ring_store(&r->ctl->cq_flags, 0);
-	return 0;
+		sr_store_cq_flags(r, false);
+	return ret;
 }

@@ -25,7 +25,7 @@ static int sr_sync_op(struct sr_client *c, const struct sr_op_req *r,
 		return ret;
 	c->sync_done = false;
 	if (!(c->inline_on && !c->in_flight && srl_inline_try(c, &op))) {
-		ret = srl_send_ops(c, &op, 1);
+		ret = srl_send_ops(c, &op, 1, true);
 		if (ret) {
 			srl_op_drop(c, (uint32_t)op.tag);
 			return ret;

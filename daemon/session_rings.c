@@ -264,8 +264,15 @@ bool session_rings_take(struct session *s)
 	}
 	/* Their space is the client's again. */
 	shm_ring_release(&r->sq);
-	if (took)
+	if (took) {
+		/* Dekker with a client whose sr_submit found no room and
+		 * waits on its doorbell (an event loop): release, fence,
+		 * look at its flag. */
+		sr_ring_fence();
+		if (sr_ring_load(&r->ctl->cq_flags) & SR_RING_CQ_SQ_WAIT)
+			session_rings_kick(s);
 		session_progress(s);
+	}
 	return took;
 }
 

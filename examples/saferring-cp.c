@@ -122,7 +122,7 @@ static void prep(struct copy *cp, struct chunk *ch, bool write,
 	int ret = prep_one(cp, ch, write, slot_off, len, off);
 
 	if (ret == -ENOSPC) {
-		ret = sr_submit(cp->c);
+		ret = sr_submit_and_wait(cp->c, 0);
 		if (ret < 0)
 			die("submit: %s", strerror(-ret));
 		ret = prep_one(cp, ch, write, slot_off, len, off);
@@ -276,7 +276,7 @@ static void run(struct copy *cp)
 		read_on(cp, &cp->chunks[i]);
 	}
 	while (cp->active) {
-		ret = sr_submit(cp->c);
+		ret = sr_submit_and_wait(cp->c, 0);
 		if (ret < 0)
 			die("submit: %s", strerror(-ret));
 		n = sr_wait_cqes(cp->c, cqes, 2 * MAX_CHUNKS, 1);

@@ -127,7 +127,7 @@ static void give_back(struct echo *e, uint32_t slot)
 /* Submit a full batch so that @call can be tried once more. */
 static void flush(struct echo *e)
 {
-	int ret = sr_submit(e->c);
+	int ret = sr_submit_and_wait(e->c, 0);
 
 	if (ret < 0)
 		die("submit: %s", strerror(-ret));
@@ -458,7 +458,7 @@ int main(int argc, char **argv)
 
 	for (;;) {
 		prepare(&e);
-		ret = sr_submit(e.c);
+		ret = sr_submit_and_wait(e.c, 0);
 		if (ret < 0)
 			die("submit: %s", strerror(-ret));
 		int n = sr_wait_cqes(e.c, cqes, e.lim.max_batch, 1);

@@ -461,7 +461,7 @@ static int sr_fio_commit(struct thread_data *td)
 
 	if (!sd->nqueued)
 		return 0;
-	r = sr_submit(sd->c);
+	r = sr_submit_and_wait(sd->c, 0);
 	if (r < 0) {
 		td_verror(td, -r, "sr_submit");
 		return r;

@@ -17,9 +17,10 @@
  *
  * A struct sr_client is not thread-safe: use one per thread, or lock.
  *
- * ABI (libsaferring.so.1, symbol version SAFERRING_1): every public
- * struct keeps its size and layout for as long as the soname does, and
- * none has implicit padding.  Structs the library writes (sr_cqe,
+ * ABI (libsaferring.so.1, symbol versions SAFERRING_1 and, for the
+ * event-loop calls, SAFERRING_1.1): every public struct keeps its size
+ * and layout for as long as the soname does, and none has implicit
+ * padding.  Structs the library writes (sr_cqe,
  * sr_limits) carry reserved fields it sets to zero, so that a later
  * field takes reserved room and an older caller is never written past
  * its struct; a later field means "not given" when zero.  Structs the
@@ -224,10 +225,18 @@ int sr_connect(const char *path, const struct sr_params *params,
 /* Ends the session; the daemon cancels what is still in flight. */
 void sr_close(struct sr_client *c);
 int sr_limits(const struct sr_client *c, struct sr_limits *out);
-/* A descriptor for poll(2), readable when completions (or an error) may
- * be waiting: call sr_peek_cqe then.  With rings, asking for it makes
- * the daemon signal every completion it publishes, which costs it a
- * system call each time: ask only when you poll. */
+/* A descriptor for poll(2), epoll(7) or any event loop (POLLIN), owned
+ * by the library.  Level-triggered: readable for as long as sr_peek_cqe
+ * would return a completion (sr_cq_ready() > 0) or the session's error,
+ * including completions already queued inside the library.  It may also
+ * be readable with nothing to take (a completion announced twice, or
+ * room again after sr_submit returned -EAGAIN); sr_peek_cqe then returns
+ * -EAGAIN and that clears it (over the socket, room for a batch sr_submit
+ * could not send stays readable until sr_submit sends it).  With
+ * edge-triggered use (EPOLLET) reap until -EAGAIN after each wake-up.
+ * With rings, asking for it makes the daemon signal every completion it
+ * publishes, which costs it a system call each time: ask only when you
+ * poll. */
 int sr_fd(struct sr_client *c);
 
 /* Slots: the library hands them out; the caller owns an acquired slot
@@ -319,8 +328,16 @@ int sr_prep_shutdown(struct sr_client *c, uint64_t user_data, int handle,
  * chain (SR_STATUS_BAD_CHAIN). */
 int sr_link_last(struct sr_client *c, unsigned link);
 
-/* Send the pending batch.  Returns the number of operations sent. */
+/* Send the pending batch.  Returns the number of operations sent.
+ * Never blocks: -EAGAIN when the daemon has no room for the batch yet
+ * (it stays prepared, nothing is lost); sr_fd() turns readable when a
+ * retry may succeed. */
 int sr_submit(struct sr_client *c);
+/* Send the pending batch, waiting for room if need be, then wait until
+ * at least @wait_nr completions are ready (sr_cq_ready).  Returns the
+ * number of operations sent; -ENODATA when fewer than @wait_nr can ever
+ * come. */
+int sr_submit_and_wait(struct sr_client *c, unsigned wait_nr);
 /* Operations sent whose last completion has not been reaped yet. */
 unsigned sr_in_flight(const struct sr_client *c);
 
@@ -332,6 +349,28 @@ int sr_peek_cqe(struct sr_client *c, struct sr_cqe *cqe);
 int sr_wait_cqe(struct sr_client *c, struct sr_cqe *cqe);
 int sr_wait_cqes(struct sr_client *c, struct sr_cqe *cqes, unsigned max,
 		 unsigned min);
+/* sr_wait_cqe for @timeout_ns nanoseconds at most: -ETIME when none came
+ * (0: look without waiting). */
+int sr_wait_cqe_timeout(struct sr_client *c, struct sr_cqe *cqe,
+			uint64_t timeout_ns);
+/* How many completions sr_peek_cqe would return now without waiting
+ * (what has arrived is taken in first), or -errno. */
+int sr_cq_ready(struct sr_client *c);
+
+/* Completion callbacks, for event loops and async runtimes.  A callback
+ * gets the completion (valid during the call) and the argument given
+ * with it; it may prepare and submit operations, and reap, but must not
+ * call sr_close.  A multishot operation calls it for every completion. */
+typedef void (*sr_cqe_fn)(struct sr_client *c, const struct sr_cqe *cqe,
+			  void *arg);
+/* Give the last prepared operation (not submitted yet) a callback and
+ * its argument (@fn NULL: none); sr_dispatch calls it. */
+int sr_set_callback(struct sr_client *c, sr_cqe_fn fn, void *arg);
+/* Take the completions ready now, in order, calling each one's callback;
+ * at most @max (0: no limit), never ones that arrive meanwhile.  Stops
+ * before a completion without a callback (sr_peek_cqe takes it).  Never
+ * blocks.  Returns how many it dispatched, or -errno when none. */
+int sr_dispatch(struct sr_client *c, unsigned max);
 
 /* Blocking helpers on the same path: copy through a slot of their own.
  * They return bytes done or -errno, like pread/pwrite, and may move at

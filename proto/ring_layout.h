@@ -50,6 +50,9 @@
 /* cq_flags: the client sleeps (or wants every completion signalled);
  * the daemon writes the client's completion eventfd. */
 #define SR_RING_CQ_NEED_WAKEUP 1U
+/* cq_flags: the client found the submission ring full and waits for
+ * room; write its eventfd after freeing some (after a full fence). */
+#define SR_RING_CQ_SQ_WAIT 2U
 
 #define SR_RING_CACHELINE 64
 

@@ -289,7 +289,7 @@ int sru_wait(struct sru_state *st, struct io_uring_cqe **cqe_ptr,
 		/* About to sleep: descriptors the program closed must not
 		 * keep their files open in the daemon meanwhile. */
 		sru_fd_sweep(st);
-		sr_submit(st->c);
+		sr_submit_and_wait(st->c, 0);
 		if (!ts && !sigmask && st->sent) {
 			ret = sru_pump(st, true);
 			if (ret < 0)

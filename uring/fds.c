@@ -59,14 +59,14 @@ void sru_handle_drop(struct sru_state *st, int handle)
 	/* Operations still using it finish first; the completion is ours. */
 	ret = sr_prep_close(st->c, SRU_INTERNAL | (uint64_t)handle, handle);
 	if (ret == -ENOSPC) {
-		sr_submit(st->c);
+		sr_submit_and_wait(st->c, 0);
 		ret = sr_prep_close(st->c, SRU_INTERNAL | (uint64_t)handle,
 				    handle);
 	}
 	if (ret == 0) {
 		/* Alone: a batch the facade builds later must not find a
 		 * close of ours in the middle of it. */
-		sr_submit(st->c);
+		sr_submit_and_wait(st->c, 0);
 		st->sent++;
 		return;
 	}

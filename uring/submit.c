@@ -753,7 +753,7 @@ static uint32_t batch_bytes;
 static void flush_batch(struct sru_state *st)
 {
 	if (batch_n)
-		sr_submit(st->c);
+		sr_submit_and_wait(st->c, 0);
 	batch_n = 0;
 	batch_bytes = 0;
 }
