@@ -45,7 +45,7 @@ static inline struct sr_client *ou_small_session(uint32_t count)
 
 static inline void ou_submit(struct sr_client *c, int want)
 {
-	int r = sr_submit(c);
+	int r = sr_submit_and_wait(c, 0);
 
 	if (r != want)
 		fail_msg("sr_submit: %d (%s), expected %d", r,

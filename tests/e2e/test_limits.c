@@ -248,6 +248,7 @@ static void test_hello_off_the_loop(void **state)
 	struct rc *small = rc_connect(hd.sock), *big = rc_connect(hd.sock);
 	struct pollfd p = { .fd = big->sock, .events = POLLIN };
 	uint64_t t0, t_nop;
+	uint64_t deadline = hd_now_ns() + HD_TIMEOUT_MS * 1000000ULL;
 	char why[256];
 	int pending;
 
@@ -262,14 +263,29 @@ static void test_hello_off_the_loop(void **state)
 		skip();
 	}
 	rc_hello(small, 4, 4096);
-	t0 = hd_now_ns();
-	send_hello(big, BIG_SLOTS, BIG_SLOT);
-	/* Let the daemon take the big Hello first. */
-	hd_sleep_ms(5);
-	nop_ok(small);
-	t_nop = hd_now_ns();
-	pending = poll(&p, 1, 0);
-	assert_int_equal(hello_answer(big, why, sizeof(why)), SR_STATUS_OK);
+	for (;;) {
+		uint32_t st;
+
+		t0 = hd_now_ns();
+		send_hello(big, BIG_SLOTS, BIG_SLOT);
+		/* Let the daemon take the big Hello first. */
+		hd_sleep_ms(5);
+		nop_ok(small);
+		t_nop = hd_now_ns();
+		pending = poll(&p, 1, 0);
+		st = hello_answer(big, why, sizeof(why));
+		if (st == SR_STATUS_OK)
+			break;
+		/* The arenas of test_pinned_total are given back after
+		 * their sessions close, off the loop: wait for them. */
+		if (st != SR_STATUS_QUOTA || !strstr(why, "max_pinned_total") ||
+		    hd_now_ns() > deadline)
+			fail_msg("256 MiB Hello: status %u: %s", st, why);
+		rc_close(big);
+		hd_sleep_ms(20);
+		big = rc_connect(hd.sock);
+		p.fd = big->sock;
+	}
 	printf("test_limits: NOP on another session done %.1f ms after a "
 	       "256 MiB Hello, whose Welcome came %.1f ms after it (%s)\n",
 	       (double)(t_nop - t0) / 1e6, (double)(hd_now_ns() - t0) / 1e6,

@@ -121,7 +121,7 @@ static void worker(unsigned w, int file_fd, int ready_fd, int go_fd,
 						  base + (uint64_t)k * SLOT) < 0)
 					report_exit(out, &r, "sr_prep_write failed");
 			}
-			if (sr_prep_nop(cs[s], 9) < 0 || sr_submit(cs[s]) != 3)
+			if (sr_prep_nop(cs[s], 9) < 0 || sr_submit_and_wait(cs[s], 0) != 3)
 				report_exit(out, &r, "sr_submit failed");
 		}
 		for (unsigned s = 0; s < PER_WORKER; s++) {
@@ -146,7 +146,7 @@ static void worker(unsigned w, int file_fd, int ready_fd, int go_fd,
 						 base + (uint64_t)k * SLOT) < 0)
 					report_exit(out, &r, "sr_prep_read failed");
 			}
-			if (sr_submit(cs[s]) != 2)
+			if (sr_submit_and_wait(cs[s], 0) != 2)
 				report_exit(out, &r, "sr_submit failed");
 		}
 		for (unsigned s = 0; s < PER_WORKER; s++) {
@@ -197,7 +197,7 @@ static void victim(int file_fd, int ready_fd)
 			if (sr_prep_read(cs[s], 100, hp, sr_slot_acquire(cs[s]), 0,
 					 64, 0) < 0)
 				_exit(12);
-		if (sr_submit(cs[s]) != 2)
+		if (sr_submit_and_wait(cs[s], 0) != 2)
 			_exit(13);
 	}
 	if (write(ready_fd, "R", 1) != 1)
@@ -209,7 +209,7 @@ static void victim(int file_fd, int ready_fd)
 			if (a < 0)
 				continue;
 			sr_prep_read(cs[s], 1, 1, a, 0, SLOT, (uint64_t)s * SLOT);
-			sr_submit(cs[s]);
+			sr_submit_and_wait(cs[s], 0);
 		}
 		for (unsigned s = 0; s < PER_VICTIM; s++) {
 			struct sr_cqe cqe;

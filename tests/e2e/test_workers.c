@@ -233,7 +233,7 @@ reader_child(int cmd, int report, int file)
 			t0 = hd_now_ns();
 			r.err = sr_prep_read(c, n, fh, slot, 0, 4096, off);
 			if (!r.err)
-				r.err = sr_submit(c) == 1 ? 0 : -EIO;
+				r.err = sr_submit_and_wait(c, 0) == 1 ? 0 : -EIO;
 			if (!r.err)
 				r.err = sr_wait_cqe(c, &cqe);
 			if (!r.err && cqe.res != 4096)
@@ -667,10 +667,10 @@ static void test_sigterm_every_worker(void **state)
 		assert_true(slot >= 0);
 		/* A read of an empty pipe waits until cancelled. */
 		assert_int_equal(sr_prep_read(c[i], 1, h, slot, 0, 4096, 0), 0);
-		assert_int_equal(sr_submit(c[i]), 1);
+		assert_int_equal(sr_submit_and_wait(c[i], 0), 1);
 		/* In order: once the NOP is back, the read is the kernel's. */
 		assert_int_equal(sr_prep_nop(c[i], 2), 0);
-		assert_int_equal(sr_submit(c[i]), 1);
+		assert_int_equal(sr_submit_and_wait(c[i], 0), 1);
 		assert_int_equal(sr_wait_cqe(c[i], &cqe), 0);
 		assert_int_equal(cqe.user_data, 2);
 		assert_int_equal(sr_in_flight(c[i]), 1);

@@ -762,7 +762,7 @@ void hd_honest_roundtrip(const struct hd_daemon *d)
 	hd_pattern(sr_slot_data(c, a), len, 0, seed);
 	memset(sr_slot_data(c, b), 0, len);
 	assert_int_equal(sr_prep_write(c, 11, h, a, 0, (uint32_t)len, 0), 0);
-	assert_int_equal(sr_submit(c), 1);
+	assert_int_equal(sr_submit_and_wait(c, 0), 1);
 	assert_int_equal(sr_wait_cqe(c, &cqe), 0);
 	assert_int_equal(cqe.user_data, 11);
 	assert_int_equal(cqe.status, SR_STATUS_OK);
@@ -770,7 +770,7 @@ void hd_honest_roundtrip(const struct hd_daemon *d)
 	assert_int_equal(cqe.slot, a);
 
 	assert_int_equal(sr_prep_read(c, 12, h, b, 0, (uint32_t)len, 0), 0);
-	assert_int_equal(sr_submit(c), 1);
+	assert_int_equal(sr_submit_and_wait(c, 0), 1);
 	assert_int_equal(sr_wait_cqe(c, &cqe), 0);
 	assert_int_equal(cqe.user_data, 12);
 	assert_int_equal(cqe.status, SR_STATUS_OK);
