@@ -457,9 +457,10 @@ CROSS_DEB_ARCH_aarch64 := arm64
 CROSS_DEB_ARCH  := $(CROSS_DEB_ARCH_$(ARCH))
 CROSS_TRIPLE    := $(ARCH)-linux-gnu
 CROSS_B         := build-$(ARCH)
+# The target's copy of every library make deps installs for the host, so
+# a new dependency cannot be forgotten here.
 CROSS_PACKAGES  := gcc-$(CROSS_TRIPLE) \
-                   $(addsuffix :$(CROSS_DEB_ARCH),liburing-dev libseccomp-dev \
-                     libprotobuf-c-dev libcmocka-dev libsystemd-dev)
+                   $(addsuffix :$(CROSS_DEB_ARCH),$(filter lib%-dev,$(DEB_PACKAGES)))
 # What file(1) says of every program and library of such a build.
 CROSS_FILE_aarch64 := ARM aarch64
 
