@@ -265,6 +265,8 @@ int sru_wait(struct sru_state *st, struct io_uring_cqe **cqe_ptr,
 	int ret;
 
 	*cqe_ptr = NULL;
+	if (sru_forked(st))
+		return sru_unsupported(-EOPNOTSUPP, "a ring set up before fork(), used in the child");
 	for (;;) {
 		ret = sru_pump(st, false);
 		if (ret < 0)

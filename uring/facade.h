@@ -101,6 +101,8 @@ struct sru_op {
 	bool cancel_pending;  /* a cancel of it was sent */
 	bool stream;          /* its file has no offsets */
 	int32_t next;         /* backlog or free list */
+	int32_t hnext;        /* in its user_data bucket, while hashed */
+	bool hashed;          /* in st->by_ud (a cancel may find it) */
 	int32_t target_id;    /* cancels: the operation they aim at */
 
 	/* What it does. */
@@ -169,8 +171,14 @@ struct sru_fd {
 	bool seekable;
 };
 
+/* Buckets of operations by user_data: a cancel finds its target without
+ * walking every operation (liburing's poll-cancel-ton cancels 30000). */
+#define SRU_UD_BUCKETS 4096U
+
 struct sru_state {
 	struct sr_client *c;
+	int32_t by_ud[SRU_UD_BUCKETS]; /* first op of each bucket, or -1 */
+	unsigned forks;       /* sru_forks when set up: see sru_forked() */
 	struct sr_limits lim;
 	uint32_t slot_size;
 	unsigned char *arena_lo, *arena_hi; /* the slots' memory */
@@ -304,6 +312,12 @@ void sru_fds_free(struct sru_state *st);
 int sru_fd_refused(int fd, const struct stat *sb);
 
 /* setup.c */
+/* A ring is one session of the process that set it up.  A child of
+ * fork() shares the session's socket and memory with its parent: its
+ * calls on the ring would take the parent's completions, so they fail
+ * (-EOPNOTSUPP, named by sru_unsupported) where the kernel would let a
+ * child use its parent's ring. */
+bool sru_forked(const struct sru_state *st);
 /*
  * Return @err for something the facade does not do that liburing on a
  * kernel would (an opcode, a flag, a field, a registration, a kind of

@@ -12,6 +12,7 @@
  * after io_uring_queue_exit returned.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,7 @@
 
 /* What the facade's rings promise (see saferring-uring(7)). */
 #define SRU_FEATURES (IORING_FEAT_SINGLE_MMAP | IORING_FEAT_NODROP | \
+		      IORING_FEAT_FAST_POLL | \
 		      IORING_FEAT_SUBMIT_STABLE | IORING_FEAT_RW_CUR_POS | \
 		      IORING_FEAT_EXT_ARG | IORING_FEAT_CQE_SKIP)
 
@@ -182,6 +184,25 @@ static void sru_state_free(struct sru_state *st)
 	free(st);
 }
 
+/* Children of fork() so far in this process's line (see sru_forked). */
+static unsigned sru_forks;
+static pthread_once_t sru_atfork_once = PTHREAD_ONCE_INIT;
+
+static void sru_atfork_child(void)
+{
+	__atomic_add_fetch(&sru_forks, 1, __ATOMIC_RELAXED);
+}
+
+static void sru_atfork_register(void)
+{
+	pthread_atfork(NULL, NULL, sru_atfork_child);
+}
+
+bool sru_forked(const struct sru_state *st)
+{
+	return st->forks != __atomic_load_n(&sru_forks, __ATOMIC_RELAXED);
+}
+
 int io_uring_queue_init_params(unsigned entries, struct io_uring *ring,
 			       struct io_uring_params *p)
 {
@@ -229,7 +250,11 @@ int io_uring_queue_init_params(unsigned entries, struct io_uring *ring,
 	st = calloc(1, sizeof(*st));
 	if (!st)
 		return -ENOMEM;
+	pthread_once(&sru_atfork_once, sru_atfork_register);
+	st->forks = __atomic_load_n(&sru_forks, __ATOMIC_RELAXED);
 	st->op_free = -1;
+	for (unsigned b = 0; b < SRU_UD_BUCKETS; b++)
+		st->by_ud[b] = -1;
 	st->backlog_head = st->backlog_tail = -1;
 	st->slot_free = -1;
 	st->pbuf_free = -1;
@@ -237,6 +262,11 @@ int io_uring_queue_init_params(unsigned entries, struct io_uring *ring,
 	sp.slot_count = env_u("SAFERRING_URING_SLOTS",
 			      cq < 64 ? 128 : cq > 512 ? 1024 : 2 * cq);
 	ret = sr_connect(NULL, &sp, &st->c);
+	if (ret == -EDQUOT)
+		/* Out of what the daemon's policy grants (sessions, pinned
+		 * memory): what a kernel out of locked memory for a ring
+		 * answers. */
+		ret = -ENOMEM;
 	if (ret)
 		goto fail;
 	sr_limits(st->c, &st->lim);

@@ -72,8 +72,37 @@ struct sru_op *sru_op_new(struct sru_state *st)
 	return op;
 }
 
+static uint32_t ud_bucket(uint64_t user_data)
+{
+	return (uint32_t)((user_data * 0x9e3779b97f4a7c15ULL) >> 52) &
+	       (SRU_UD_BUCKETS - 1);
+}
+
+static void ud_hash(struct sru_state *st, struct sru_op *op)
+{
+	uint32_t b = ud_bucket(op->user_data);
+
+	op->hnext = st->by_ud[b];
+	st->by_ud[b] = (int32_t)op->id;
+	op->hashed = true;
+}
+
+static void ud_unhash(struct sru_state *st, struct sru_op *op)
+{
+	int32_t *p = &st->by_ud[ud_bucket(op->user_data)];
+
+	if (!op->hashed)
+		return;
+	while (*p >= 0 && *p != (int32_t)op->id)
+		p = &st->ops[*p].hnext;
+	if (*p >= 0)
+		*p = op->hnext;
+	op->hashed = false;
+}
+
 void sru_op_free(struct sru_state *st, struct sru_op *op)
 {
+	ud_unhash(st, op);
 	free(op->pieces);
 	op->pieces = NULL;
 	op->state = SRU_OP_FREE;
@@ -216,7 +245,8 @@ static int rw_offset(struct sru_op *op, const struct io_uring_sqe *sqe)
 static struct sru_op *find_target(struct sru_state *st, uint64_t user_data,
 				  const struct sru_op *self)
 {
-	for (uint32_t i = 0; i < st->nops; i++) {
+	for (int32_t i = st->by_ud[ud_bucket(user_data)]; i >= 0;
+	     i = st->ops[i].hnext) {
 		struct sru_op *o = &st->ops[i];
 
 		if (o != self && o->user_data == user_data &&
@@ -348,6 +378,7 @@ static int parse(struct sru_state *st, const struct io_uring_sqe *sqe,
 	int ret;
 
 	op->user_data = sqe->user_data;
+	ud_hash(st, op);
 	op->opcode = sqe->opcode;
 	op->sqe_flags = sqe->flags;
 	if (sqe->flags & ~SRU_SQE_FLAGS)
@@ -894,6 +925,8 @@ int sru_submit(struct io_uring *ring)
 
 	if (n > st->sq_ring_entries)
 		return -EINVAL;
+	if (sru_forked(st))
+		return sru_unsupported(-EOPNOTSUPP, "a ring set up before fork(), used in the child");
 	for (unsigned k = 0; k < n; k++) {
 		const struct io_uring_sqe *sqe =
 			&st->sqes[(head + k) & st->sq_ring_mask];

@@ -306,7 +306,7 @@ unsupported_reason() { # NAME: why, or nothing
 		return
 	fi
 	f=$src/test/$n.c; [ -f "$f" ] || f=$src/test/$n.cc
-	if [ -f "$f" ] && grep -q '__sys_io_uring_\(setup\|enter\|register\)' "$f"; then
+	if [ -f "$f" ] && grep -q '__sys_io_uring_\(setup\|enter\|register\)\|__NR_io_uring_\|sys_io_uring_setup' "$f"; then
 		echo "makes io_uring system calls itself, around the library"
 	fi
 }
