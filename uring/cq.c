@@ -80,8 +80,14 @@ void sru_complete(struct sru_state *st, struct sru_op *op, int32_t res,
 		  uint32_t flags)
 {
 	bool more = flags & IORING_CQE_F_MORE;
+	/* A link timeout that fired (-ETIME) or was disarmed because its
+	 * operation finished in time (-ECANCELED) did its job: to the
+	 * kernel neither is a failure, and CQE_SKIP_SUCCESS hides both. */
+	bool skip = (op->sqe_flags & IOSQE_CQE_SKIP_SUCCESS) &&
+		    (res >= 0 || (op->opcode == IORING_OP_LINK_TIMEOUT &&
+				  (res == -ECANCELED || res == -ETIME)));
 
-	if (!((op->sqe_flags & IOSQE_CQE_SKIP_SUCCESS) && res >= 0))
+	if (!skip)
 		sru_post(st, op->user_data, res, flags);
 	if (!more) {
 		st->outstanding--;
@@ -166,6 +172,17 @@ static void take(struct sru_state *st, const struct sr_cqe *c)
 	if (op->how == SRU_ACCEPT) {
 		take_accept(st, op, res);
 		return;
+	}
+	if (last && op->sync)
+		st->sync_sent--;
+	if (op->standin) {
+		if (res >= 0)
+			res = op->local_res;
+		if (op->standin_quiet) {
+			st->outstanding--;
+			sru_op_free(st, op);
+			return;
+		}
 	}
 	if (op->told_gone && res >= 0 && op->to_memory)
 		res = -ECANCELED;

@@ -102,6 +102,11 @@ struct sru_op {
 	bool stream;          /* its file has no offsets */
 	int32_t next;         /* backlog or free list */
 	int32_t hnext;        /* in its user_data bucket, while hashed */
+	bool sync;            /* a lone cancel: io_uring_submit returns
+			       * after its CQE, as the kernel's does */
+	bool standin;         /* a NOP keeping a failed member's place in
+			       * its chain: completes with local_res */
+	bool standin_quiet;   /* ... and posts no CQE */
 	bool hashed;          /* in st->by_ud (a cancel may find it) */
 	int32_t target_id;    /* cancels: the operation they aim at */
 
@@ -177,6 +182,7 @@ struct sru_fd {
 
 struct sru_state {
 	struct sr_client *c;
+	unsigned sync_sent;   /* sync operations sent, not yet back */
 	int32_t by_ud[SRU_UD_BUCKETS]; /* first op of each bucket, or -1 */
 	unsigned forks;       /* sru_forks when set up: see sru_forked() */
 	struct sr_limits lim;

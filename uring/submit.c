@@ -613,6 +613,10 @@ static int parse(struct sru_state *st, const struct io_uring_sqe *sqe,
 		op->sr_opcode = sqe->opcode == IORING_OP_POLL_REMOVE ?
 				SR_OP_POLL_REMOVE : SR_OP_ASYNC_CANCEL;
 		op->target = sqe->addr;
+		/* The kernel cancels inside io_uring_submit: the program
+		 * may look for both CQEs as soon as it returns. */
+		op->sync = !op->chained &&
+			   !(sqe->flags & (IOSQE_IO_LINK | IOSQE_IO_HARDLINK));
 		ret = cancel_target(st, op);
 		if (ret == 1) {
 			op->local_res = 0;
@@ -899,6 +903,7 @@ int sru_run_backlog(struct sru_state *st)
 				break;
 			}
 			o->state = SRU_OP_SENT;
+			st->sync_sent += o->sync;
 			st->sent++;
 			batch_n++;
 			i = o->next;
@@ -922,6 +927,9 @@ int sru_submit(struct io_uring *ring)
 	unsigned n = tail - head;
 	int32_t chain_head = -1;   /* first member of the open chain */
 	bool chain_failed = false;
+	bool chain_quiet = false;  /* its cancelled members post no CQE */
+	bool chain_standin = false; /* failed when it runs: members after
+				     * the failure keep their places */
 
 	if (n > st->sq_ring_entries)
 		return -EINVAL;
@@ -939,19 +947,69 @@ int sru_submit(struct io_uring *ring)
 			return k ? (int)k : -ENOMEM;
 		st->outstanding++;
 		op->chained = chain_head >= 0;
+		if (chain_failed && chain_standin) {
+			/* Cancelled by a member that failed when it ran:
+			 * after that member's CQE, in order. */
+			op->user_data = sqe->user_data;
+			op->sqe_flags = sqe->flags;
+			op->opcode = sqe->opcode;
+			op->sr_opcode = SR_OP_NOP;
+			op->standin = true;
+			op->standin_quiet = chain_quiet;
+			op->local_res = -ECANCELED;
+			if (!links || last) {
+				chain_failed = false;
+				chain_quiet = false;
+				chain_standin = false;
+			}
+			goto queue;
+		}
 		if (chain_failed) {
 			/* The kernel fails the rest of a chain it refused
 			 * a member of. */
 			op->user_data = sqe->user_data;
 			op->sqe_flags = sqe->flags;
-			sru_complete(st, op, -ECANCELED, 0);
+			if (chain_quiet) {
+				st->outstanding--;
+				sru_op_free(st, op);
+			} else {
+				sru_complete(st, op, -ECANCELED, 0);
+			}
 			if (!links || last) {
 				chain_failed = false;
+				chain_quiet = false;
 				chain_head = -1;
 			}
 			continue;
 		}
 		ret = parse(st, sqe, op);
+		if (ret == -EFAULT || ret == -EBADF) {
+			/* The kernel finds a bad address or descriptor when
+			 * the operation runs, not when it is submitted: what
+			 * came before in its chain runs, the rest is
+			 * cancelled (unless hard-linked), and unseen when
+			 * this one asked to skip its success CQE (the
+			 * kernel's REQ_F_SKIP_LINK_CQES). */
+			free(op->pieces);
+			op->pieces = NULL;
+			op->npieces = 0;
+			op->how = SRU_DAEMON;
+			op->sr_opcode = SR_OP_NOP;
+			op->standin = true;
+			op->local_res = ret;
+			chain_failed = links && !last &&
+				       !(sqe->flags & IOSQE_IO_HARDLINK);
+			chain_standin = chain_failed;
+			chain_quiet = chain_failed &&
+				      (sqe->flags & IOSQE_CQE_SKIP_SUCCESS);
+			if (chain_head < 0 && (!links || last)) {
+				/* Alone: nothing to keep a place in. */
+				sru_complete(st, op, ret, 0);
+				chain_head = -1;
+				continue;
+			}
+			goto queue;
+		}
 		if (ret == 0 && op->how == SRU_LOCAL) {
 			if (op->chained)
 				ret = -EINVAL; /* only at a chain's head */
@@ -995,6 +1053,7 @@ int sru_submit(struct io_uring *ring)
 			chain_head = -1;
 			continue;
 		}
+queue:
 		/* Link to the next SQE of this submission, never past it. */
 		if (links && !last)
 			op->link = sqe->flags & IOSQE_IO_HARDLINK ?
@@ -1008,5 +1067,10 @@ int sru_submit(struct io_uring *ring)
 	__atomic_store_n(&st->sq_khead, tail, __ATOMIC_RELEASE);
 	st->sq_ktail = tail;
 	sru_run_backlog(st);
+	if (st->sync_sent) {
+		sr_submit_and_wait(st->c, 0);
+		while (st->sync_sent && sru_pump(st, true) >= 0)
+			;
+	}
 	return (int)(tail - head);
 }
