@@ -678,6 +678,128 @@ static void test_multishot_accept_alloc(void)
 	io_uring_queue_exit(&ring);
 }
 
+/* A write from a NULL buffer fails when it runs (-EFAULT), not at
+ * submit: in a hard-linked chain of NOPs the CQEs come in order, and
+ * in a soft-linked one the members after it are cancelled, unseen
+ * when it asked to skip its success CQE. */
+static void test_exec_failure_in_chain(void)
+{
+	struct io_uring ring;
+	int p[2];
+
+	CHECK(pipe(p) == 0, "pipe");
+	CHECK(io_uring_queue_init(16, &ring, 0) == 0, "init");
+	for (int i = 0; i < 5; i++) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+
+		if (i == 2)
+			io_uring_prep_write(sqe, p[1], NULL, 100, 0);
+		else
+			io_uring_prep_nop(sqe);
+		if (i < 4)
+			sqe->flags |= IOSQE_IO_HARDLINK;
+		sqe->user_data = (__u64)i;
+	}
+	CHECK(io_uring_submit(&ring) == 5, "submit: all five taken");
+	for (int i = 0; i < 5; i++) {
+		__u64 ud;
+		int res = reap(&ring, &ud, NULL);
+
+		CHECK(ud == (__u64)i, "CQE %d: user_data %llu", i,
+		      (unsigned long long)ud);
+		CHECK(res == (i == 2 ? -EFAULT : 0), "CQE %d: %d", i, res);
+	}
+	for (int i = 0; i < 4; i++) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+
+		if (i == 1)
+			io_uring_prep_write(sqe, p[1], NULL, 100, 0);
+		else
+			io_uring_prep_nop(sqe);
+		if (i < 3)
+			sqe->flags |= IOSQE_IO_LINK | IOSQE_CQE_SKIP_SUCCESS;
+		sqe->user_data = (__u64)i;
+	}
+	CHECK(io_uring_submit(&ring) == 4, "submit: all four taken");
+	{
+		__u64 ud;
+		int res = reap(&ring, &ud, NULL);
+		struct io_uring_cqe *cqe;
+		struct __kernel_timespec ts = { .tv_nsec = 50 * 1000 * 1000 };
+
+		CHECK(ud == 1 && res == -EFAULT, "the one CQE: %llu %d",
+		      (unsigned long long)ud, res);
+		CHECK(io_uring_wait_cqe_timeout(&ring, &cqe, &ts) == -ETIME,
+		      "no CQE for the cancelled members: %llu",
+		      (unsigned long long)cqe->user_data);
+	}
+	io_uring_queue_exit(&ring);
+	close(p[0]);
+	close(p[1]);
+}
+
+/* A lone POLL_REMOVE is done when io_uring_submit returns: both CQEs
+ * are there to peek at, with no wait. */
+static void test_cancel_inline(void)
+{
+	struct io_uring ring;
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+	int p[2], seen = 0;
+
+	CHECK(pipe(p) == 0, "pipe");
+	CHECK(io_uring_queue_init(8, &ring, 0) == 0, "init");
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_poll_add(sqe, p[0], POLLIN);
+	io_uring_sqe_set_data64(sqe, 1);
+	CHECK(io_uring_submit(&ring) == 1, "poll");
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_poll_remove(sqe, 1);
+	io_uring_sqe_set_data64(sqe, 2);
+	CHECK(io_uring_submit(&ring) == 1, "remove");
+	while (io_uring_peek_cqe(&ring, &cqe) == 0) {
+		if (cqe->user_data == 1)
+			seen |= cqe->res == -ECANCELED ? 1 : 4;
+		if (cqe->user_data == 2)
+			seen |= cqe->res == 0 ? 2 : 8;
+		io_uring_cqe_seen(&ring, cqe);
+	}
+	CHECK(seen == 3, "peeked at once: %#x (1 poll cancelled, 2 remove ok)",
+	      seen);
+	io_uring_queue_exit(&ring);
+	close(p[0]);
+	close(p[1]);
+}
+
+/* The child of fork() must not take its parent's completions. */
+static void test_fork_child(void)
+{
+	struct io_uring ring;
+	struct io_uring_params par;
+	int status;
+	pid_t pid;
+
+	memset(&par, 0, sizeof(par));
+	CHECK(io_uring_queue_init_params(4, &ring, &par) == 0, "init");
+	CHECK(par.features & IORING_FEAT_FAST_POLL, "FAST_POLL");
+	pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (pid == 0) {
+		struct io_uring_cqe *cqe;
+
+		signal(SIGPIPE, SIG_DFL);
+		io_uring_prep_nop(io_uring_get_sqe(&ring));
+		_exit(io_uring_submit(&ring) == -EOPNOTSUPP &&
+		      io_uring_wait_cqe(&ring, &cqe) == -EOPNOTSUPP ? 0 : 1);
+	}
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+	      WEXITSTATUS(status) == 0, "child: -EOPNOTSUPP on its parent's ring");
+	io_uring_prep_nop(io_uring_get_sqe(&ring));
+	CHECK(io_uring_submit(&ring) == 1, "the parent goes on");
+	CHECK(reap(&ring, NULL, NULL) == 0, "its NOP");
+	io_uring_queue_exit(&ring);
+}
+
 int main(int argc, char **argv)
 {
 	struct {
@@ -692,7 +814,8 @@ int main(int argc, char **argv)
 		T(test_no_drop), T(test_wait_timeout), T(test_backlog),
 		T(test_warn), T(test_table_grows), T(test_long_chain),
 		T(test_submit_and_wait_timeout), T(test_two_accepts),
-		T(test_multishot_accept_alloc),
+		T(test_multishot_accept_alloc), T(test_exec_failure_in_chain),
+		T(test_cancel_inline), T(test_fork_child),
 	};
 
 	if (argc == 2 && !strcmp(argv[1], "warn-child"))
