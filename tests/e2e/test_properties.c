@@ -41,6 +41,10 @@
 #define PATTERN_SEED 0x51ede
 #define STEPS_PER_SEED 80
 #define DEFAULT_SEEDS 1500
+/* make check runs every end-to-end test again against a daemon under
+ * valgrind (test_valgrind.sh), some 30 times slower: there the point is
+ * the daemon's memory, not the number of sequences. */
+#define VALGRIND_SEEDS 200
 /* Never reached: these are cancelled or dropped with the session. */
 #define FOREVER_NS (600ULL * 1000000000ULL)
 
@@ -743,7 +747,9 @@ static uint64_t env_u64(const char *name, uint64_t dflt)
 static void test_model(void **state)
 {
 	uint64_t first = env_u64("SR_PROP_FIRST", 1);
-	uint64_t n = env_u64("SR_PROP_SEEDS", DEFAULT_SEEDS);
+	uint64_t n = env_u64("SR_PROP_SEEDS",
+			     getenv("SAFERRING_DAEMON_UNDER_VALGRIND") ?
+			     VALGRIND_SEEDS : DEFAULT_SEEDS);
 	uint64_t t0 = hd_now_ns();
 
 	if (getenv("SR_PROP_SEED")) {
