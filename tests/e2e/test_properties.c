@@ -45,6 +45,12 @@
  * valgrind (test_valgrind.sh), some 30 times slower: there the point is
  * the daemon's memory, not the number of sequences. */
 #define VALGRIND_SEEDS 200
+/* Under AddressSanitizer (make check-asan) library and daemon run some
+ * ten times slower; fewer seeds keep the run near its usual length. */
+#ifdef __SANITIZE_ADDRESS__
+#undef DEFAULT_SEEDS
+#define DEFAULT_SEEDS 200
+#endif
 /* Never reached: these are cancelled or dropped with the session. */
 #define FOREVER_NS (600ULL * 1000000000ULL)
 
