@@ -85,7 +85,7 @@ E2E_V1_TESTS := $(addprefix $(B)/tests/,test_roundtrip test_ops_files \
                   test_ops_timeouts test_refusals test_policy test_limits \
                   test_admission test_sigterm test_killed_client \
                   test_backpressure test_evloop_api test_evloop_epoll \
-                  test_evloop_uv)
+                  test_evloop_uv test_properties)
 
 .PHONY: all deps users run check check-asan check-tsan check-tsan-run \
         check-run clean abi-baseline

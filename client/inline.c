@@ -20,9 +20,10 @@
  * Files opened O_DIRECT are never tried: their I/O waits for the device
  * whatever RWF_NOWAIT says.
  *
- * Must never try a linked operation, one the policy refuses, or a write
- * past our RLIMIT_FSIZE (the kernel would send SIGXFSZ where the daemon
- * answers FILE_TOO_LARGE), and never keep a descriptor past its handle.
+ * Must never try a linked operation, one the policy refuses, one whose
+ * handle is no longer the one it was prepared with, or a write past our
+ * RLIMIT_FSIZE (the kernel would send SIGXFSZ where the daemon answers
+ * FILE_TOO_LARGE), and never keep a descriptor past its handle.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -134,6 +135,13 @@ bool srl_inline_try(struct sr_client *c, const struct op_request *o)
 	if (o->link || !(c->lim.allowed_ops & (1ULL << o->opcode)) ||
 	    !o->has_fd || o->fd_index >= c->fd_table_size ||
 	    o->file_offset > INT64_MAX)
+		return false;
+	/* The handle may have been unregistered since the operation was
+	 * prepared, and its index given to another file: the daemon
+	 * refuses such an operation (BAD_HANDLE, STALE_HANDLE), so it is
+	 * the daemon's to answer, never ours through the new file. */
+	if (c->handles[o->fd_index].state != SR_HANDLE_LIVE ||
+	    c->handles[o->fd_index].generation != o->fd_generation)
 		return false;
 	fd = c->handles[o->fd_index].fd;
 	if (fd < 0)
