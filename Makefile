@@ -568,6 +568,8 @@ uninstall:
 #                       private apt configuration into $(B)/compat/) built
 #                       unmodified against it and run through a private
 #                       saferringd, each compared with plain liburing
+#   make bench-cp       liburing's io_uring-cp (as check-compat built it)
+#                       against saferring-cp on a 1 GiB file
 SRU_VERSION  := 1.0
 SRU_SRC      := $(wildcard uring/*.c)
 SRU_OBJ      := $(call obj,$(SRU_SRC))
@@ -578,7 +580,7 @@ SRU_TEST_SRC := $(wildcard tests/compat/test_*.c)
 SRU_TESTS    := $(patsubst tests/compat/%.c,$(B)/tests/compat/%,$(SRU_TEST_SRC))
 COMPAT_PACKAGES := dpkg-dev
 
-.PHONY: uring check-compat check-compat-run
+.PHONY: uring check-compat check-compat-run bench-cp
 all: uring
 uring: $(SRU_A) $(SRU_SO) $(SRU_PC_B)
 
@@ -618,6 +620,9 @@ check-compat: deps users
 
 check-compat-run: all $(SRU_TESTS)
 	@B=$(B) tests/compat/run-compat.sh $(SRU_TESTS)
+
+bench-cp: all
+	@B=$(B) tests/compat/bench-cp.sh
 
 install: install-uring
 uninstall: uninstall-uring
