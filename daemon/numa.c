@@ -171,15 +171,15 @@ int numa_node_of_cpu(const struct numa_topo *t, int64_t cpu)
 }
 
 int numa_client_node(const struct numa_topo *t, int64_t hint_cpu,
-		     int64_t incoming_cpu)
+		     int64_t incoming_cpu, int worker_node)
 {
 	int node = numa_node_of_cpu(t, hint_cpu);
 
 	if (node < 0)
 		node = numa_node_of_cpu(t, incoming_cpu);
-	/* With memory on one node there is no choice to make. */
-	if (node < 0 || __builtin_popcountll(t->mem_nodes) < 2 ||
-	    !(t->mem_nodes & (1ULL << node)))
+	if (node < 0 && worker_node >= 0 && worker_node < NUMA_MAX_NODES)
+		node = worker_node;
+	if (node < 0 || !(t->mem_nodes & (1ULL << node)))
 		return -1;
 	return node;
 }

@@ -50,12 +50,15 @@ int numa_node_of_cpu(const struct numa_topo *t, int64_t cpu);
 
 /* The node a client's arena is bound to: that of the CPU its Hello
  * names (@hint_cpu, -1 when absent), else that of the CPU its socket
- * was last processed on (@incoming_cpu, -1 when unknown); -1 when
- * neither is a known CPU, when the machine has memory on one node
- * alone, or when the node has no memory of its own (then the kernel's default policy
- * applies: memory near the thread that first touches it). */
+ * was last processed on (@incoming_cpu, -1 when unknown), else the
+ * node of the worker that serves it (@worker_node, -1: unpinned).  -1
+ * when none of them is known or when that node has no memory of its
+ * own: then the kernel's default policy applies (memory near the
+ * thread that first touches it, falling back by distance).  On a
+ * machine with one node that node is still chosen: binding to it
+ * changes nothing, and the same code runs everywhere. */
 int numa_client_node(const struct numa_topo *t, int64_t hint_cpu,
-		     int64_t incoming_cpu);
+		     int64_t incoming_cpu, int worker_node);
 
 /* Which node each of @nworkers workers is pinned to (@node[i], -1:
  * unpinned): none on a machine with fewer than two nodes with CPUs,

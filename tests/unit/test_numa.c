@@ -87,17 +87,17 @@ static void test_two_nodes(void **state)
 	two_nodes();
 	assert_int_equal(numa_cpu_node_count(&topo), 2);
 	/* The hint decides; the socket's CPU only without one. */
-	assert_int_equal(numa_client_node(&topo, 2, 0), 1);
-	assert_int_equal(numa_client_node(&topo, 5, 7), 0);
-	assert_int_equal(numa_client_node(&topo, -1, 7), 1);
-	assert_int_equal(numa_client_node(&topo, -1, 4), 0);
-	assert_int_equal(numa_client_node(&topo, -1, -1), -1);
+	assert_int_equal(numa_client_node(&topo, 2, 0, -1), 1);
+	assert_int_equal(numa_client_node(&topo, 5, 7, -1), 0);
+	assert_int_equal(numa_client_node(&topo, -1, 7, -1), 1);
+	assert_int_equal(numa_client_node(&topo, -1, 4, -1), 0);
+	assert_int_equal(numa_client_node(&topo, -1, -1, -1), -1);
 	/* A hint the topology does not know is as good as none. */
-	assert_int_equal(numa_client_node(&topo, 8, 6), 1);
-	assert_int_equal(numa_client_node(&topo, UINT32_MAX, 1), 0);
-	assert_int_equal(numa_client_node(&topo, INT64_MAX, -1), -1);
-	assert_int_equal(numa_client_node(&topo, INT64_MIN, -1), -1);
-	assert_int_equal(numa_client_node(&topo, NUMA_MAX_CPUS, 3), 1);
+	assert_int_equal(numa_client_node(&topo, 8, 6, -1), 1);
+	assert_int_equal(numa_client_node(&topo, UINT32_MAX, 1, -1), 0);
+	assert_int_equal(numa_client_node(&topo, INT64_MAX, -1, -1), -1);
+	assert_int_equal(numa_client_node(&topo, INT64_MIN, -1, -1), -1);
+	assert_int_equal(numa_client_node(&topo, NUMA_MAX_CPUS, 3, -1), 1);
 }
 
 static void test_four_nodes(void **state)
@@ -105,16 +105,23 @@ static void test_four_nodes(void **state)
 	(void)state;
 	four_nodes();
 	assert_int_equal(numa_cpu_node_count(&topo), 4);
-	assert_int_equal(numa_client_node(&topo, 0, -1), 0);
-	assert_int_equal(numa_client_node(&topo, 3, -1), 1);
-	assert_int_equal(numa_client_node(&topo, 5, -1), 2);
+	assert_int_equal(numa_client_node(&topo, 0, -1, -1), 0);
+	assert_int_equal(numa_client_node(&topo, 3, -1, -1), 1);
+	assert_int_equal(numa_client_node(&topo, 5, -1, -1), 2);
 	/* Node 3 has no memory: nothing to bind to there. */
-	assert_int_equal(numa_client_node(&topo, 6, -1), -1);
-	assert_int_equal(numa_client_node(&topo, 10, 0), -1);
+	assert_int_equal(numa_client_node(&topo, 6, -1, -1), -1);
+	assert_int_equal(numa_client_node(&topo, 10, 0, -1), -1);
 	/* CPU 9 is offline: the socket's CPU decides. */
-	assert_int_equal(numa_client_node(&topo, 9, 4), 2);
-	assert_int_equal(numa_client_node(&topo, 9, -1), -1);
-	assert_int_equal(numa_client_node(&topo, 11, 2), 1);
+	assert_int_equal(numa_client_node(&topo, 9, 4, -1), 2);
+	assert_int_equal(numa_client_node(&topo, 9, -1, -1), -1);
+	assert_int_equal(numa_client_node(&topo, 11, 2, -1), 1);
+	/* Nothing known of the client: its worker's node, if it has
+	 * memory; a bogus worker node is none. */
+	assert_int_equal(numa_client_node(&topo, -1, -1, 2), 2);
+	assert_int_equal(numa_client_node(&topo, 99, 99, 1), 1);
+	assert_int_equal(numa_client_node(&topo, -1, -1, 3), -1);
+	assert_int_equal(numa_client_node(&topo, -1, -1, NUMA_MAX_NODES), -1);
+	assert_int_equal(numa_client_node(&topo, 0, -1, 2), 0);
 }
 
 static void test_one_node(void **state)
@@ -122,16 +129,16 @@ static void test_one_node(void **state)
 	(void)state;
 	topo_empty();
 	add_node("0-1", 0, true);
-	/* Nothing to choose: no binding, no pinning. */
-	assert_int_equal(numa_client_node(&topo, 0, 1), -1);
+	/* No pinning; the one node is still named, so that what is
+	 * bound and reported is the same code as on a larger machine. */
+	assert_int_equal(numa_client_node(&topo, 0, 1, -1), 0);
+	assert_int_equal(numa_client_node(&topo, 2, -1, -1), -1);
 	int node[3] = { 7, 7, 7 };
 	numa_worker_nodes(&topo, 3, node);
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(node[i], -1);
-	/* A second node of memory alone (no CPUs): still one to pin to,
-	 * but the arena can be placed. */
+	/* A second node of memory alone (no CPUs): still one to pin to. */
 	topo.mem_nodes |= 1ULL << 1;
-	assert_int_equal(numa_client_node(&topo, 0, -1), 0);
 	numa_worker_nodes(&topo, 3, node);
 	assert_int_equal(node[0], -1);
 }
