@@ -155,6 +155,9 @@ int numa_topo_read(struct numa_topo *t)
 		if (t->cpu_node[cpu] >= 0 && cpu < CPU_SETSIZE &&
 		    CPU_ISSET(cpu, &allowed))
 			t->cpu_nodes |= 1ULL << t->cpu_node[cpu];
+	/* Half a topology would place by guesswork: place nothing. */
+	if (r < 0)
+		t->cpu_nodes = t->mem_nodes = 0;
 	return r;
 }
 

@@ -32,9 +32,9 @@ struct numa_topo {
 	uint64_t mem_nodes;                /* nodes with memory, bit per node */
 };
 
-/* The running machine's, from /sys/devices/system/node.  A machine or
- * kernel without that folder reads as one node 0 with every CPU, that
- * is, as nothing to place.  0 or -errno. */
+/* The running machine's, from /sys/devices/system/node.  A kernel
+ * without that folder reads as one node 0 with no CPU known: nothing is
+ * placed.  0, or -errno with a topology that places nothing either. */
 int numa_topo_read(struct numa_topo *t);
 /* A cpulist as sysfs writes it ("0-3,8,10-11\n"): each CPU's node set to
  * @node.  -EINVAL on anything else (CPUs past NUMA_MAX_CPUS are
