@@ -487,7 +487,8 @@ static void server_take(struct server *srv, int fd)
 	}
 	pr = peer_read_limits(fd, &peer.cred, &peer.file_size_limit);
 	/* Where the kernel last processed the socket, when it says (AF_UNIX
-	 * does not, today): the worker's node until the Hello's hint. */
+	 * does not, today): it picks the worker's node.  The Hello's CPU,
+	 * read later by that worker, picks only the arena's. */
 	len = sizeof(peer.incoming_cpu);
 	if (getsockopt(fd, SOL_SOCKET, SO_INCOMING_CPU, &peer.incoming_cpu,
 		       &len) < 0)
