@@ -303,7 +303,7 @@ FUZZ_REQUEST_SRC  := tests/fuzz/fuzz_request.c $(FUZZ_PURE_SRC)
 FUZZ_SESSION_SRC  := tests/fuzz/fuzz_session.c tests/fuzz/fake_ring.c \
                      tests/fuzz/fake_offload.c tests/fuzz/quiet_log.c \
                      daemon/session.c daemon/session_socket.c daemon/session_rings.c \
-                     daemon/arena.c daemon/policy.c \
+                     daemon/arena.c daemon/numa.c daemon/policy.c \
                      $(FUZZ_PURE_SRC)
 FUZZ_BATCH_SRC    := tests/fuzz/fuzz_batch.c daemon/request.c
 FUZZ_RINGS_SRC    := tests/fuzz/fuzz_rings.c $(filter-out tests/fuzz/fuzz_session.c,$(FUZZ_SESSION_SRC))

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -70,6 +71,13 @@ static int sr_send_hello(struct sr_client *c, const struct sr_params *p,
 	if (p && p->slot_size) {
 		hello.has_slot_size = 1;
 		hello.slot_size = p->slot_size;
+	}
+	/* Where the caller runs now, so that the daemon takes the arena's
+	 * memory from this CPU's NUMA node (a hint: threads move). */
+	int cpu = sched_getcpu();
+	if (cpu >= 0) {
+		hello.has_cpu = 1;
+		hello.cpu = (uint32_t)cpu;
 	}
 	req.has_seq = 1;
 	req.seq = ++c->seq;

@@ -18,11 +18,15 @@ struct arena {
 	int memfd;
 	void *base;
 	size_t size;
+	int node;   /* NUMA node its memory is bound to; -1: none */
 };
 
-#define ARENA_INIT { .memfd = -1, .base = NULL, .size = 0 }
+#define ARENA_INIT { .memfd = -1, .base = NULL, .size = 0, .node = -1 }
 
-int arena_create(struct arena *a, size_t size);
+/* @node: the NUMA node to take its memory from (numa.h), -1: the
+ * kernel's default.  A binding the kernel refuses leaves node at -1
+ * rather than fail the arena: placement is only ever a preference. */
+int arena_create(struct arena *a, size_t size, int node);
 void arena_destroy(struct arena *a);
 
 #endif

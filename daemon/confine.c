@@ -37,6 +37,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/io_uring.h>
+#include <linux/mempolicy.h>
 #include <signal.h>
 #include <stddef.h>
 #include <sys/mman.h>
@@ -161,6 +162,9 @@ static void build(struct builder *b)
 	allow(b, SCMP_SYS(mremap));
 	allow(b, SCMP_SYS(madvise));
 	allow(b, SCMP_SYS(brk));
+	/* A new arena's NUMA node (arena.c), as a preference alone: not
+	 * MPOL_BIND or anything that moves pages other threads use. */
+	allow_masked(b, SCMP_SYS(mbind), 2, 0xffffffffULL, MPOL_PREFERRED);
 
 	/* Rings.  io_uring_register only for what ring.c does (seen under
 	 * strace): at set-up the slots as fixed buffers (a sparse table filled

@@ -81,6 +81,11 @@ static void *offload_main(void *arg)
 	return NULL;
 }
 
+int offload_pin(struct offload *o, const cpu_set_t *cpus)
+{
+	return -pthread_setaffinity_np(o->thread, sizeof(cpu_set_t), cpus);
+}
+
 int offload_start(struct offload **out)
 {
 	struct offload *o = calloc(1, sizeof(*o));

@@ -18,6 +18,8 @@
 #ifndef SAFERRINGD_OFFLOAD_H
 #define SAFERRINGD_OFFLOAD_H
 
+#include <sched.h>
+
 struct offload_job {
 	void (*run)(struct offload_job *job); /* on the offload thread */
 	struct offload_job *next;            /* the queue's */
@@ -28,6 +30,10 @@ struct offload;
 /* Starts the thread (signals blocked: they are the event loop's).  Call
  * before the seccomp filter is installed.  0 or -errno. */
 int offload_start(struct offload **out);
+/* Run the thread on @cpus alone: set-up faults the arena in, and where
+ * it runs decides where the kernel's own allocations for the ring go.
+ * Before the seccomp filter.  0 or -errno. */
+int offload_pin(struct offload *o, const cpu_set_t *cpus);
 /* Readable (EPOLLIN) when finished jobs wait; non-blocking. */
 int offload_fd(const struct offload *o);
 /* Queue @job; never blocks. */

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "numa.h"
 #include "peer.h"
 #include "saferring.h"
 #include "session.h"
@@ -77,6 +78,8 @@ struct server {
 	/* Fixed once started: read by every thread. */
 	struct worker **workers;
 	unsigned nworkers;
+	int *worker_node;   /* each worker's NUMA node (worker_node()) */
+	struct numa_topo topo;
 	uint64_t kernel_lacks;
 	/* Pinned arena bytes of every session: atomic (session.c). */
 	uint64_t pinned;
@@ -124,8 +127,11 @@ static int server_start_workers(struct server *srv, unsigned n,
 {
 	srv->workers = calloc(n, sizeof(*srv->workers));
 	srv->load = calloc(n, sizeof(*srv->load));
-	if (!srv->workers || !srv->load)
+	srv->worker_node = calloc(n, sizeof(*srv->worker_node));
+	if (!srv->workers || !srv->load || !srv->worker_node)
 		return -ENOMEM;
+	/* One node: no pinning, the scheduler's choice as before. */
+	numa_worker_nodes(&srv->topo, n, srv->worker_node);
 	for (unsigned i = 0; i < n; i++) {
 		struct worker_config wc = {
 			.index = i,
@@ -133,6 +139,8 @@ static int server_start_workers(struct server *srv, unsigned n,
 			.pinned_max = srv->cfg->daemon.max_pinned_total,
 			.pinned = &srv->pinned,
 			.kernel_lacks = srv->kernel_lacks,
+			.topo = &srv->topo,
+			.node = srv->worker_node[i],
 		};
 		/* Counted as it is made: a half-made one is freed too. */
 		int r = worker_new(srv, &wc, &srv->workers[i]);
@@ -140,7 +148,13 @@ static int server_start_workers(struct server *srv, unsigned n,
 		srv->nworkers = i + 1;
 		if (r < 0)
 			return r;
+		/* What it got: unpinned if its node's CPUs were refused. */
+		srv->worker_node[i] = worker_node(srv->workers[i]);
 	}
+	if (numa_cpu_node_count(&srv->topo) > 1)
+		log_info("NUMA: %u nodes with CPUs, %d with memory; workers "
+			 "pinned to a node each", numa_cpu_node_count(&srv->topo),
+			 __builtin_popcountll(srv->topo.mem_nodes));
 	return 0;
 }
 
@@ -166,6 +180,11 @@ int server_new(int listen_fd, struct config *cfg,
 	srv->listen_src = SOURCE_LISTENER;
 	srv->signal_src = SOURCE_SIGNAL;
 	srv->wake_src = SOURCE_WAKE;
+	/* Unreadable: one node, nothing placed; the daemon still serves. */
+	r = numa_topo_read(&srv->topo);
+	if (r < 0)
+		log_warn("cannot read the NUMA topology (%s): %s; sessions are "
+			 "not placed", "/sys/devices/system/node", strerror(-r));
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -406,16 +425,17 @@ static void server_deny(struct server *srv, struct session *s,
 }
 
 /*
- * Count a new connection for @uid on the least-loaded worker: a session,
- * or (*why set) a pending refusal.  -EAGAIN: refused with too many
- * refusals pending already; -ENOMEM.  Under the lock.
+ * Count a new connection for @uid on the least-loaded worker of NUMA
+ * node @node (-1: of all): a session, or (*why set) a pending refusal.
+ * -EAGAIN: refused with too many refusals pending already; -ENOMEM.
+ * Under the lock.
  */
 static int server_count(struct server *srv, uint32_t uid,
-			const struct policy *pol, int identify_err,
+			const struct policy *pol, int identify_err, int node,
 			unsigned *worker, enum deny_reason *why)
 {
 	struct uid_count *u = uid_count_get(srv, uid);
-	unsigned best = 0;
+	unsigned best;
 
 	if (!u)
 		return -ENOMEM;
@@ -433,9 +453,8 @@ static int server_count(struct server *srv, uint32_t uid,
 		uid_count_trim(srv, u);
 		return -EAGAIN;
 	}
-	for (unsigned i = 1; i < srv->nworkers; i++)
-		if (srv->load[i] < srv->load[best])
-			best = i;
+	best = numa_pick_worker(srv->worker_node, srv->load, srv->nworkers,
+				node);
 	*worker = best;
 	srv->load[best]++;
 	srv->sessions++;
@@ -452,7 +471,8 @@ static int server_count(struct server *srv, uint32_t uid,
 /* Peer, limits, policy, quotas; then the session goes to a worker. */
 static void server_take(struct server *srv, int fd)
 {
-	struct session_peer peer = { .file_size_limit = UINT64_MAX };
+	struct session_peer peer = { .file_size_limit = UINT64_MAX,
+				     .incoming_cpu = -1 };
 	socklen_t len = sizeof(peer.cred);
 	enum deny_reason why;
 	struct session *s;
@@ -466,10 +486,19 @@ static void server_take(struct server *srv, int fd)
 		return;
 	}
 	pr = peer_read_limits(fd, &peer.cred, &peer.file_size_limit);
+	/* Where the kernel last processed the socket, when it says (AF_UNIX
+	 * does not, today): it picks the worker's node.  The Hello's CPU,
+	 * read later by that worker, picks only the arena's. */
+	len = sizeof(peer.incoming_cpu);
+	if (getsockopt(fd, SOL_SOCKET, SO_INCOMING_CPU, &peer.incoming_cpu,
+		       &len) < 0)
+		peer.incoming_cpu = -1;
 	const struct policy *pol = config_lookup(srv->cfg, peer.cred.uid,
 						 peer.cred.gid);
 	pthread_mutex_lock(&srv->lock);
-	r = server_count(srv, peer.cred.uid, pol, pr, &w, &why);
+	r = server_count(srv, peer.cred.uid, pol, pr,
+			 numa_node_of_cpu(&srv->topo, peer.incoming_cpu), &w,
+			 &why);
 	pthread_mutex_unlock(&srv->lock);
 	if (r == -EAGAIN) {
 		log_warn("uid %u pid %d: refused with %u refusals pending; "
@@ -684,6 +713,7 @@ void server_free(struct server *srv)
 	config_free(srv->cfg);
 	free(srv->workers);
 	free(srv->load);
+	free(srv->worker_node);
 	free(srv->uids);
 	pthread_mutex_destroy(&srv->lock);
 	free(srv);

@@ -5,7 +5,8 @@
  * signalfd: it accepts each client, reads its credentials and limits,
  * picks its policy, holds every uid to its session quota and the daemon
  * to max_sessions_total, and hands the new session to the least-loaded
- * worker (worker.h), which serves it from then on.  SIGHUP swaps the
+ * worker (worker.h; of the client's NUMA node where workers are pinned
+ * per node, numa.h), which serves it from then on.  SIGHUP swaps the
  * policy for new sessions; SIGTERM and SIGINT stop every worker.
  *
  * Must never block on one client, never free a session the kernel may

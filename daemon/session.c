@@ -25,6 +25,7 @@
 
 #include "admission.h"
 #include "log.h"
+#include "numa.h"
 #include "op_table.h"
 #include "session_impl.h"
 
@@ -74,6 +75,7 @@ struct session *session_new(uint64_t id, int sock,
 	s->sock = sock;
 	s->peer = peer->cred;
 	s->file_size_limit = peer->file_size_limit;
+	s->incoming_cpu = peer->incoming_cpu;
 	s->policy = *policy;
 	s->env = env;
 	s->phase = PHASE_HELLO;
@@ -292,6 +294,7 @@ void session_get_stats(const struct session *s, struct session_stats *st)
 		.ops_refused = s->ops_refused,
 		.bytes_read = s->bytes_read,
 		.bytes_written = s->bytes_written,
+		.node = built ? s->arena.node : -1,
 	};
 	memcpy(st->refusals, s->refusals, sizeof(st->refusals));
 }
@@ -469,7 +472,8 @@ static int session_setup(struct session *s, uint32_t count, uint32_t size)
 	uint64_t rings_at = session_rings_offset((uint64_t)count * size);
 
 	r = arena_create(&s->arena, s->want_rings ?
-			 rings_at + session_rings_area() : (size_t)count * size);
+			 rings_at + session_rings_area() : (size_t)count * size,
+			 s->setup_node);
 	if (r == 0 && s->want_rings)
 		r = session_rings_setup(s, rings_at);
 	if (r < 0)
@@ -580,6 +584,12 @@ void session_on_hello(struct session *s, uint32_t seq,
 	s->setup_size = size;
 	s->hello_seq = seq;
 	s->want_rings = hello->has_rings && hello->rings && s->env->rings;
+	/* The CPU is the client's word: numa_client_node() takes only a
+	 * CPU the machine has, and anything else as no hint. */
+	s->setup_node = s->env->topo ?
+		numa_client_node(s->env->topo, hello->has_cpu ?
+				 (int64_t)hello->cpu : -1,
+				 s->incoming_cpu, s->env->node) : -1;
 	s->phase = PHASE_SETUP;
 	s->setup_busy = true;
 	s->setup_job.run = session_setup_run;
@@ -632,8 +642,14 @@ void session_on_setup_done(struct session *s)
 		return;
 	}
 	s->phase = PHASE_READY;
-	log_info("session %llu uid %u pid %d: ready, %u slots of %u bytes",
-		 (unsigned long long)s->id, s->peer.uid, s->peer.pid, count, size);
+	if (s->arena.node >= 0)
+		log_info("session %llu uid %u pid %d: ready, %u slots of %u "
+			 "bytes on NUMA node %d", (unsigned long long)s->id,
+			 s->peer.uid, s->peer.pid, count, size, s->arena.node);
+	else
+		log_info("session %llu uid %u pid %d: ready, %u slots of %u "
+			 "bytes", (unsigned long long)s->id, s->peer.uid,
+			 s->peer.pid, count, size);
 
 	welcome.version = SR_PROTOCOL_VERSION;
 	welcome.session_id = s->id;

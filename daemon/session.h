@@ -34,6 +34,7 @@
 struct session;
 
 struct session_scratch;
+struct numa_topo;
 
 /* What the sessions of one thread share (a worker's), owned by it. */
 struct session_env {
@@ -55,6 +56,11 @@ struct session_env {
 	/* Operations the running kernel lacks (ring_driver_probe): refused
 	 * UNKNOWN_OP, and left out of every ring's restrictions. */
 	uint64_t kernel_lacks;
+	/* The machine's NUMA topology (numa.h), read-only; NULL: sessions
+	 * are never placed.  @node: the node this thread is pinned to, -1
+	 * when it is not. */
+	const struct numa_topo *topo;
+	int node;
 };
 
 /* A thread's buffers (several MiB of address space, touched only as far
@@ -66,6 +72,7 @@ void session_scratch_free(struct session_scratch *sc);
 struct session_peer {
 	struct ucred cred;         /* SO_PEERCRED */
 	uint64_t file_size_limit;  /* its RLIMIT_FSIZE; UINT64_MAX: none */
+	int incoming_cpu;          /* SO_INCOMING_CPU; -1: unknown */
 };
 
 /* Takes ownership of @sock (non-blocking).  @env must outlive the
@@ -127,6 +134,7 @@ struct session_stats {
 	uint64_t bytes_read;
 	uint64_t bytes_written;
 	uint64_t refusals[SR_STATUS__COUNT]; /* by enum sr_status */
+	int node;      /* its arena's NUMA node; -1: none (struct arena) */
 };
 
 void session_get_stats(const struct session *s, struct session_stats *st);

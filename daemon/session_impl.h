@@ -143,6 +143,8 @@ struct session {
 	bool setup_busy;
 	int setup_result;
 	uint32_t setup_count, setup_size;
+	int setup_node;  /* for the arena: numa_client_node() at Hello */
+	int incoming_cpu; /* see session_peer */
 	uint32_t hello_seq;
 	uint64_t pinned; /* bytes of env->pinned this session holds */
 	bool want_rings; /* the Hello asked for v2 */

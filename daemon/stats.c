@@ -160,6 +160,8 @@ void stats_query_answer(struct stats_query *q, struct session *asker,
 		w->bytes_read = p->bytes_read;
 		w->bytes_written = p->bytes_written;
 		w->worker = q->lines[i].worker;
+		w->has_node = p->node >= 0;
+		w->node = p->node >= 0 ? (uint32_t)p->node : 0;
 		w->refusals = &countp[ncounts];
 		for (unsigned k = 0; k < SR_STATUS__COUNT; k++) {
 			if (!p->refusals[k])

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "numa.h"
 #include "offload.h"
 #include "spin.h"
 
@@ -576,6 +577,36 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* Both threads on @node's CPUs (those the daemon may use), so that what
+ * the kernel allocates for them and their sessions' rings is near the
+ * arenas bound there.  Failing that, unpinned: a worker elsewhere is
+ * slower, never wrong. */
+static void worker_pin(struct worker *w, const struct numa_topo *t, int node)
+{
+	cpu_set_t cpus, allowed;
+	int r;
+
+	if (!t || node < 0 || sched_getaffinity(0, sizeof(allowed), &allowed) < 0)
+		return;
+	CPU_ZERO(&cpus);
+	for (unsigned cpu = 0; cpu < t->ncpus && cpu < CPU_SETSIZE; cpu++)
+		if (t->cpu_node[cpu] == node && CPU_ISSET(cpu, &allowed))
+			CPU_SET(cpu, &cpus);
+	if (CPU_COUNT(&cpus) == 0)
+		return;
+	r = -pthread_setaffinity_np(w->thread, sizeof(cpus), &cpus);
+	if (r == 0)
+		r = offload_pin(w->env.offload, &cpus);
+	if (r < 0) {
+		log_warn("worker %u: cannot pin it to NUMA node %d: %s",
+			 w->index, node, strerror(-r));
+		pthread_setaffinity_np(w->thread, sizeof(allowed), &allowed);
+		offload_pin(w->env.offload, &allowed);
+		return;
+	}
+	w->env.node = node;
+}
+
 int worker_new(struct server *srv, const struct worker_config *cfg,
 	       struct worker **out)
 {
@@ -594,6 +625,8 @@ int worker_new(struct server *srv, const struct worker_config *cfg,
 	w->env.pinned_max = cfg->pinned_max;
 	w->env.pinned_shared = cfg->pinned;
 	w->env.kernel_lacks = cfg->kernel_lacks;
+	w->env.topo = cfg->topo;
+	w->env.node = -1;
 	w->mail_src.kind = SOURCE_MAIL;
 	w->offload_src.kind = SOURCE_OFFLOAD;
 	pthread_mutex_init(&w->mail_lock, NULL);
@@ -630,6 +663,7 @@ int worker_new(struct server *srv, const struct worker_config *cfg,
 	w->thread_started = true;
 	snprintf(name, sizeof(name), "sr-worker%u", w->index);
 	pthread_setname_np(w->thread, name);
+	worker_pin(w, cfg->topo, cfg->node);
 	/* A new thread's first system calls (rseq, set_robust_list, ...) are
 	 * not on the seccomp list that is installed next: wait until it is
 	 * past them. */
@@ -638,6 +672,11 @@ int worker_new(struct server *srv, const struct worker_config *cfg,
 		pthread_cond_wait(&w->started, &w->mail_lock);
 	pthread_mutex_unlock(&w->mail_lock);
 	return 0;
+}
+
+int worker_node(const struct worker *w)
+{
+	return w->env.node;
 }
 
 struct session_env *worker_env(struct worker *w)

@@ -26,6 +26,7 @@
 
 struct server;
 struct worker;
+struct numa_topo;
 
 struct worker_config {
 	unsigned index;     /* from 0; in logs and Stats */
@@ -33,6 +34,8 @@ struct worker_config {
 	uint64_t pinned_max;
 	uint64_t *pinned;   /* the daemon-wide count every worker shares */
 	uint64_t kernel_lacks; /* see session_env */
+	const struct numa_topo *topo; /* see session_env */
+	int node;           /* pinned to this NUMA node's CPUs; -1: not */
 };
 
 /* Make a worker and start its thread (and its offload thread), with
@@ -41,6 +44,8 @@ struct worker_config {
  * -errno. */
 int worker_new(struct server *srv, const struct worker_config *cfg,
 	       struct worker **out);
+/* The NUMA node the worker is pinned to; -1: none.  Fixed once made. */
+int worker_node(const struct worker *w);
 /* For session_new() on the listener's thread: the session is this
  * worker's from then on (worker_adopt). */
 struct session_env *worker_env(struct worker *w);

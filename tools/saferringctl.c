@@ -130,23 +130,25 @@ static void print_status(const Saferring__Stats *st)
 static void print_sessions(const Saferring__Stats *st)
 {
 	/* New columns go last: scripts read these by position. */
-	printf("%8s %7s %8s %6s %9s %4s %12s %9s %14s %14s %6s\n", "SESSION",
-	       "UID", "PID", "SLOTS", "INFLIGHT", "FDS", "OPS", "REFUSED",
-	       "BYTES_READ", "BYTES_WRITTEN", "WORKER");
+	printf("%8s %7s %8s %6s %9s %4s %12s %9s %14s %14s %6s %4s\n",
+	       "SESSION", "UID", "PID", "SLOTS", "INFLIGHT", "FDS", "OPS",
+	       "REFUSED", "BYTES_READ", "BYTES_WRITTEN", "WORKER", "NODE");
 	for (size_t i = 0; i < st->n_session; i++) {
 		const Saferring__SessionStats *s = st->session[i];
-		char worker[16] = "-";
+		char worker[16] = "-", node[16] = "-";
 
 		if (s->has_worker)
 			snprintf(worker, sizeof(worker), "%u", s->worker);
+		if (s->has_node)
+			snprintf(node, sizeof(node), "%u", s->node);
 		printf("%8llu %7u %8d %6u %9u %4u %12llu %9llu %14llu %14llu "
-		       "%6s\n",
+		       "%6s %4s\n",
 		       (unsigned long long)s->session_id, s->uid, s->pid,
 		       s->slots_in_use, s->in_flight, s->fds,
 		       (unsigned long long)s->ops_done,
 		       (unsigned long long)s->ops_refused,
 		       (unsigned long long)s->bytes_read,
-		       (unsigned long long)s->bytes_written, worker);
+		       (unsigned long long)s->bytes_written, worker, node);
 		for (size_t j = 0; j < s->n_refusals; j++)
 			printf("%8s refused %llu x %s\n", "",
 			       (unsigned long long)s->refusals[j]->count,
@@ -210,6 +212,8 @@ static void print_json(const Saferring__Stats *st)
 		       (unsigned long long)s->bytes_written);
 		if (s->has_worker)
 			printf("\"worker\":%u,", s->worker);
+		if (s->has_node)
+			printf("\"node\":%u,", s->node);
 		printf("\"refusals\":{");
 		for (size_t j = 0; j < s->n_refusals; j++)
 			printf("%s\"%u\":%llu", j ? "," : "",

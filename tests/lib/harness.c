@@ -1265,6 +1265,8 @@ int rc_hello_memfd(struct rc *c, uint32_t slot_count, uint32_t slot_size)
 	hello.slot_count = slot_count;
 	hello.has_slot_size = slot_size != 0;
 	hello.slot_size = slot_size;
+	hello.has_cpu = c->has_hello_cpu;
+	hello.cpu = c->hello_cpu;
 	req.has_seq = true;
 	req.seq = rc_next_seq(c);
 	req.body_case = SAFERRING__REQUEST__BODY_HELLO;

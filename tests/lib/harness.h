@@ -218,6 +218,10 @@ struct rc {
 	/* The message of the last Error reply rc_register() got. */
 	char last_error[256];
 	struct rc_rings ring;
+	/* Sent as Hello.cpu by rc_hello when has_hello_cpu (set it between
+	 * rc_connect and rc_hello). */
+	bool has_hello_cpu;
+	uint32_t hello_cpu;
 };
 
 /* Connect only (no Hello). */

@@ -17,6 +17,9 @@
 #    itself (close, provide), as `saferringd --check-config` names them;
 #    each one lacking is in the daemon's log as "the running kernel
 #    lacks IORING_OP_...", and with none lacking no such line is;
+#  - the copier's row names its arena's NUMA node (libsaferring sends its
+#    CPU in the Hello): a node of this machine's
+#    /sys/devices/system/node with memory, the same in stats --json;
 #  - when the copy ends its session disappears from the list;
 #  - as root: an unprivileged uid (65534, through setpriv or runuser) is
 #    refused with a "not permitted" message and exit status 1 by all
@@ -214,7 +217,7 @@ feed_pid=$!
 pids="$pids $feed_pid"
 
 # row: the copier's line of `sessions` (SESSION UID PID SLOTS INFLIGHT FDS
-# OPS REFUSED BYTES_READ BYTES_WRITTEN), matched by pid, else by uid when
+# OPS REFUSED BYTES_READ BYTES_WRITTEN WORKER NODE), matched by pid, else by uid when
 # the copier runs under runuser.
 row() {
 	ctl sessions >"$tmp/sessions.out" || return 1
@@ -239,9 +242,25 @@ while :; do
 	sleep 0.2
 done
 sed 's/^/    /' "$tmp/sessions.out"
-row_sid=$1 row_uid=$2 row_pid=$3 row_fds=$6 ops1=$7 bytes1=$9
+row_sid=$1 row_uid=$2 row_pid=$3 row_fds=$6 ops1=$7 bytes1=$9 row_node=${12}
 [ "$row_uid" = "$cp_uid" ] || fail "session $row_sid shows uid $row_uid, saferring-cp runs as $cp_uid"
 [ "$row_fds" -ge 2 ] || fail "session $row_sid shows $row_fds registered files; saferring-cp registers 2"
+# Its CPU is on some node with memory; which one depends on where it ran.
+case $row_node in
+''|*[!0-9]*) fail "session $row_sid shows NUMA node '$row_node'" ;;
+esac
+if [ $have_py = 1 ] && [ -d /sys/devices/system/node ]; then
+	python3 -c 'import sys
+def nodes(t):
+    out = set()
+    for part in t.strip().split(","):
+        if part:
+            lo, _, hi = part.partition("-")
+            out.update(range(int(lo), int(hi or lo) + 1))
+    return out
+sys.exit(int(sys.argv[1]) not in nodes(open("/sys/devices/system/node/has_memory").read()))' "$row_node" ||
+		fail "session $row_sid shows NUMA node $row_node, not one with memory here: $(cat /sys/devices/system/node/has_memory)"
+fi
 echo "ok: sessions: session $row_sid uid $row_uid pid $row_pid: $ops1 ops, $bytes1 bytes read, $5 in flight"
 
 # Live, not a snapshot: the figures grow while the copy goes on.
@@ -270,10 +289,11 @@ if [ $have_py = 1 ]; then
 	ctl stats --json >"$tmp/stats.json" || fail "saferringctl stats --json exited $?"
 	python3 -m json.tool "$tmp/stats.json" >/dev/null ||
 		fail "stats --json is not JSON: $(cat "$tmp/stats.json")"
-	python3 - "$tmp/stats.json" "$row_sid" "$cp_uid" "$want_version" <<'EOF' || fail "stats --json content"
+	python3 - "$tmp/stats.json" "$row_sid" "$cp_uid" "$want_version" "$row_node" <<'EOF' || fail "stats --json content"
 import json, sys
 st = json.load(open(sys.argv[1]))
 sid, uid, version = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+node = int(sys.argv[5])
 def check(cond, what):
     if not cond:
         sys.exit("stats --json: %s: %s" % (what, json.dumps(st)))
@@ -285,6 +305,7 @@ me = [s for s in st["session_list"] if s["session_id"] == sid]
 check(len(me) == 1, "session %d listed once" % sid)
 me = me[0]
 check(me["uid"] == uid, "uid %d" % uid)
+check(me.get("node") == node, "node %d" % node)
 check(me["ops_done"] > 0 and me["bytes_read"] > 0, "ops and bytes done")
 check(st["ops_done"] >= sum(s["ops_done"] for s in st["session_list"]),
       "total ops below the sum of the sessions'")

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/io_uring.h>
+#include <linux/mempolicy.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,6 +93,11 @@ static int daemon_like(void)
 	m = mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
 	if (m == MAP_FAILED)
 		return 2;
+	/* The arena's NUMA node, as arena.c prefers it. */
+	unsigned long node0 = 1;
+	if (syscall(__NR_mbind, m, 65536, MPOL_PREFERRED, &node0,
+		    sizeof(node0) * 8 + 1, 0) < 0)
+		return 6;
 	memset(&p, 0, sizeof(p));
 	p.flags = IORING_SETUP_R_DISABLED;
 	ring = (int)syscall(__NR_io_uring_setup, 4, &p);
@@ -155,6 +161,19 @@ static int do_fork(void)
 	return fork() >= 0 ? 0 : 1;
 }
 
+/* Binding memory hard (or moving pages) is nothing the daemon does. */
+static int do_mbind_bind(void)
+{
+	unsigned long node0 = 1;
+	void *m = mmap(NULL, 65536, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (m == MAP_FAILED)
+		return 2;
+	syscall(__NR_mbind, m, 65536, MPOL_BIND, &node0, sizeof(node0) * 8 + 1, 0);
+	return 0;
+}
+
 static int do_personality(void)
 {
 	struct io_uring_params p;
@@ -180,6 +199,7 @@ static void test_forbidden_calls_kill(void **state)
 	expect_killed(in_confined_child(do_inet_socket));
 	expect_killed(in_confined_child(do_fork));
 	expect_killed(in_confined_child(do_personality));
+	expect_killed(in_confined_child(do_mbind_bind));
 }
 
 static int do_abort(void)
