@@ -174,6 +174,7 @@ struct sru_fd {
 	ino_t ino;
 	int fl;         /* F_GETFL when registered */
 	bool seekable;
+	unsigned checked; /* st->submits when last found the same file */
 };
 
 /* Buckets of operations by user_data: a cancel finds its target without
@@ -182,6 +183,8 @@ struct sru_fd {
 
 struct sru_state {
 	struct sr_client *c;
+	unsigned submits;     /* io_uring_submit calls: a descriptor is
+			       * checked once per call (sru_fd_handle) */
 	unsigned sync_sent;   /* sync operations sent, not yet back */
 	int32_t by_ud[SRU_UD_BUCKETS]; /* first op of each bucket, or -1 */
 	unsigned forks;       /* sru_forks when set up: see sru_forked() */

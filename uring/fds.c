@@ -75,16 +75,21 @@ void sru_handle_drop(struct sru_state *st, int handle)
 	sr_unregister_fd(st->c, handle);
 }
 
-static bool same_file(const struct sru_fd *e, int fd)
+/* Does @fd still name the file @e was registered for?  With @flags,
+ * also opened the same way (a reopen of the same file with O_APPEND is
+ * another open file); without, only "not closed or replaced", which is
+ * all the sweep before a wait needs. */
+static bool same_file(const struct sru_fd *e, int fd, bool flags)
 {
 	struct stat sb;
 	int fl;
 
-	if (fstat(fd, &sb) < 0)
+	if (fstat(fd, &sb) < 0 || sb.st_dev != e->dev || sb.st_ino != e->ino)
 		return false;
+	if (!flags)
+		return true;
 	fl = fcntl(fd, F_GETFL);
-	return sb.st_dev == e->dev && sb.st_ino == e->ino && fl >= 0 &&
-	       (fl & SRU_FL_MASK) == (e->fl & SRU_FL_MASK);
+	return fl >= 0 && (fl & SRU_FL_MASK) == (e->fl & SRU_FL_MASK);
 }
 
 void sru_fd_forget(struct sru_state *st, int fd)
@@ -119,7 +124,12 @@ int sru_fd_handle(struct sru_state *st, int fd, bool *seekable)
 	}
 	e = &st->fds[fd];
 	if (e->handle >= 0) {
-		if (same_file(e, fd)) {
+		/* The program cannot close and reopen a number in the
+		 * middle of one io_uring_submit (short of a race of its own
+		 * threads, which the kernel would not order either): two
+		 * system calls per SQE are one per descriptor per call. */
+		if (e->checked == st->submits || same_file(e, fd, true)) {
+			e->checked = st->submits;
 			*seekable = e->seekable;
 			return e->handle;
 		}
@@ -140,6 +150,7 @@ int sru_fd_handle(struct sru_state *st, int fd, bool *seekable)
 		.ino = sb.st_ino,
 		.fl = fcntl(fd, F_GETFL),
 		.seekable = S_ISREG(sb.st_mode) || S_ISBLK(sb.st_mode),
+		.checked = st->submits,
 	};
 	*seekable = e->seekable;
 	return h;
@@ -148,7 +159,7 @@ int sru_fd_handle(struct sru_state *st, int fd, bool *seekable)
 void sru_fd_sweep(struct sru_state *st)
 {
 	for (int fd = 0; fd < st->nfds; fd++)
-		if (st->fds[fd].handle >= 0 && !same_file(&st->fds[fd], fd))
+		if (st->fds[fd].handle >= 0 && !same_file(&st->fds[fd], fd, false))
 			sru_fd_forget(st, fd);
 }
 

@@ -935,6 +935,7 @@ int sru_submit(struct io_uring *ring)
 		return -EINVAL;
 	if (sru_forked(st))
 		return sru_unsupported(-EOPNOTSUPP, "a ring set up before fork(), used in the child");
+	st->submits++;
 	for (unsigned k = 0; k < n; k++) {
 		const struct io_uring_sqe *sqe =
 			&st->sqes[(head + k) & st->sq_ring_mask];
