@@ -168,7 +168,10 @@ struct sr_iov {
 #define SR_PARAMS_NO_INLINE (1U << 1)
 /* spin_us is given (0 included); else $SAFERRING_SPIN_US, else 50. */
 #define SR_PARAMS_SPIN (1U << 2)
-#define SR_PARAMS__ALL 0x7U
+/* Every call may come from any thread, concurrently (see "Threads"
+ * below); without it a client belongs to one thread at a time. */
+#define SR_PARAMS_THREADSAFE (1U << 3)
+#define SR_PARAMS__ALL 0xfU
 
 /*
  * Connection wishes; a zeroed struct (or NULL) takes every default.
@@ -210,6 +213,7 @@ struct sr_limits {
 /* sr_limits.flags: how the session runs. */
 #define SR_LIMITS_RINGS (1U << 0)  /* shared-memory rings (v2) */
 #define SR_LIMITS_INLINE (1U << 1) /* the inline attempt is on */
+#define SR_LIMITS_THREADSAFE (1U << 2) /* SR_PARAMS_THREADSAFE */
 
 struct sr_client;
 
