@@ -37,7 +37,7 @@ static atomic_ulong done_total;
 static atomic_uint failures;
 static char first_failure[256];
 
-static void failure(const char *fmt, unsigned long a, unsigned long b)
+static void failure(const char *fmt, long a, long b)
 {
 	if (atomic_fetch_add(&failures, 1) == 0)
 		snprintf(first_failure, sizeof(first_failure), fmt, a, b);
@@ -62,13 +62,13 @@ static void prep_until_ok(int (*prep)(struct sr_client *, uint64_t, int,
 			 (uint64_t)slot * LEN)) == -ENOSPC)
 		reap_one();
 	if (r) {
-		failure("prep: %ld (slot %lu)", r, (unsigned long)slot);
+		failure("prep: %ld (slot %ld)", r, slot);
 		return;
 	}
 	while ((r = sr_submit(tc)) == -EAGAIN)
 		reap_one();
 	if (r < 0)
-		failure("sr_submit: %ld%.0lu", r, 0);
+		failure("sr_submit: %ld (%ld)", r, 0);
 }
 
 static void handle(const struct sr_cqe *e)
@@ -80,11 +80,11 @@ static void handle(const struct sr_cqe *e)
 
 	if (t >= NTHREADS || i >= rounds || e->slot < 0) {
 		failure("stray completion %lx slot %ld",
-			(unsigned long)e->user_data, e->slot);
+			(long)e->user_data, e->slot);
 		return;
 	}
 	if (e->status != SR_STATUS_OK || e->res != (int)LEN) {
-		failure("op %lx: res %ld", (unsigned long)e->user_data, e->res);
+		failure("op %lx: res %ld", (long)e->user_data, e->res);
 		return;
 	}
 	p = sr_slot_data(tc, e->slot);
@@ -92,10 +92,13 @@ static void handle(const struct sr_cqe *e)
 		memset(p, 0, LEN);
 		prep_until_ok(sr_prep_read, ud(t, i, 1), e->slot);
 	} else {
+		int r;
+
 		if (!hd_pattern_ok(p, LEN, (uint64_t)i * LEN, t + 1))
-			failure("thread %lu round %lu: bytes differ", t, i);
-		if (sr_slot_release(tc, e->slot))
-			failure("release of slot %ld failed%.0lu", e->slot, 0);
+			failure("thread %ld round %ld: bytes differ", t, i);
+		r = sr_slot_release(tc, e->slot);
+		if (r)
+			failure("release of slot %ld: %ld", e->slot, r);
 		atomic_fetch_sub(&busy[t], 1);
 	}
 	atomic_fetch_add(&done[t], 1);
@@ -114,7 +117,7 @@ static void reap_one(void)
 		return;
 	}
 	if (r) {
-		failure("sr_wait_cqe: %ld%.0lu", r, 0);
+		failure("sr_wait_cqe: %ld (%ld)", r, 0);
 		return;
 	}
 	handle(&e);
@@ -133,7 +136,7 @@ static void *worker(void *arg)
 		while ((s = sr_slot_acquire(tc)) == -ENOBUFS)
 			reap_one();
 		if (s < 0) {
-			failure("sr_slot_acquire: %ld%.0lu", s, 0);
+			failure("sr_slot_acquire: %ld (%ld)", s, 0);
 			break;
 		}
 		atomic_fetch_add(&busy[t], 1);
@@ -207,8 +210,8 @@ static void *nop_waiter(void *arg)
 			continue;
 		}
 		if (r || e.user_data >= NOPS) {
-			failure("sr_wait_cqe: %ld ud %lu", r,
-				(unsigned long)e.user_data);
+			failure("sr_wait_cqe: %ld ud %ld", r,
+				(long)e.user_data);
 			break;
 		}
 		atomic_fetch_add(&nop_seen[e.user_data], 1);
