@@ -431,12 +431,9 @@ int sr_peek_cqe(struct sr_client *c, struct sr_cqe *cqe)
 	int ret = 0;
 
 	srl_lock(c);
-	while (!c->cq_len) {
-		ret = srl_pump(c, false, NULL);
-		if (ret < 0)
-			break;
-	}
-	if (c->cq_len) {
+	while (!c->cq_len && (ret = srl_pump(c, false, NULL)) >= 0)
+		;
+	if (ret >= 0) {
 		sr_cq_pop(c, cqe, NULL);
 		ret = 0;
 	}
