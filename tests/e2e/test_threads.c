@@ -15,7 +15,9 @@
  * Worker threads never call cmocka: they count failures, and the main
  * thread asserts after joining them.  A second test has the threads wait
  * in sr_wait_cqe at once for NOPs one thread submits: each completion
- * goes to exactly one of them.
+ * goes to exactly one of them.  A third has every thread call sr_pwrite,
+ * sr_pread and sr_fsync at once, each on its own part of a file: each
+ * must get its own answer.
  */
 #include "ops_util.h"
 
@@ -243,9 +245,56 @@ static void test_waiters_share(void **state)
 	for (unsigned t = 0; t < NTHREADS; t++)
 		pthread_join(tid[t], NULL);
 	if (atomic_load(&failures))
-		fail_msg("%s", first_failure);
+		fail_msg("%u failures, the first: %s", atomic_load(&failures),
+			 first_failure);
 	for (unsigned i = 0; i < NOPS; i++)
 		assert_int_equal(atomic_load(&nop_seen[i]), 1);
+	sr_close(tc);
+}
+
+/* The blocking helpers, from every thread at once: each call must get
+ * its own completion, never another thread's. */
+#define SYNC_ROUNDS 1000
+
+static void *sync_worker(void *arg)
+{
+	unsigned t = (unsigned)(uintptr_t)arg;
+	unsigned char out[LEN], in[LEN];
+
+	for (unsigned i = 0; i < SYNC_ROUNDS && !atomic_load(&failures); i++) {
+		uint64_t off = (uint64_t)t * LEN;
+		ssize_t r;
+
+		hd_pattern(out, LEN, (uint64_t)i * LEN, t + 100);
+		r = sr_pwrite(tc, th, out, LEN, off);
+		if (r != (ssize_t)LEN)
+			failure("sr_pwrite: %ld (round %ld)", (long)r, i);
+		memset(in, 0, LEN);
+		r = sr_pread(tc, th, in, LEN, off);
+		if (r != (ssize_t)LEN || memcmp(in, out, LEN))
+			failure("sr_pread: %ld (round %ld)", (long)r, i);
+		if (i % 64 == 0 && (r = sr_fsync(tc, th)) != 0)
+			failure("sr_fsync: %ld (round %ld)", (long)r, i);
+	}
+	return NULL;
+}
+
+static void test_blocking_helpers(void **state)
+{
+	pthread_t tid[NTHREADS];
+
+	(void)state;
+	tc = ts_session();
+	th = ou_register(tc, hd_make_file(&hd, "sync", NTHREADS * LEN, 0));
+	for (unsigned t = 0; t < NTHREADS; t++)
+		assert_int_equal(pthread_create(&tid[t], NULL, sync_worker,
+						(void *)(uintptr_t)t), 0);
+	for (unsigned t = 0; t < NTHREADS; t++)
+		pthread_join(tid[t], NULL);
+	if (atomic_load(&failures))
+		fail_msg("%u failures, the first: %s", atomic_load(&failures),
+			 first_failure);
+	assert_int_equal(sr_in_flight(tc), 0);
 	sr_close(tc);
 }
 
@@ -254,6 +303,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_shared_roundtrips),
 		cmocka_unit_test(test_waiters_share),
+		cmocka_unit_test(test_blocking_helpers),
 	};
 
 	return HD_RUN(tests, 600);
