@@ -13,18 +13,31 @@
 
 #include "client.h"
 
-int srl_slot_acquire(struct sr_client *c)
+/* Static, so that both the public calls and the srl_ ones below inline
+ * it: a call through the PIC library's interposable srl_ name doubled
+ * the cost of an acquire and release. */
+static int sr_acquire(struct sr_client *c)
 {
 	uint32_t i = slot_pool_pop(c->slots, &c->free_slot);
 
 	return i == SR_NONE ? -ENOBUFS : (int)i;
 }
 
-int srl_slot_release(struct sr_client *c, int slot)
+static int sr_release(struct sr_client *c, int slot)
 {
 	if (slot < 0 || (uint32_t)slot >= c->lim.slot_count)
 		return -EINVAL;
 	return slot_pool_push(c->slots, &c->free_slot, (uint32_t)slot);
+}
+
+int srl_slot_acquire(struct sr_client *c)
+{
+	return sr_acquire(c);
+}
+
+int srl_slot_release(struct sr_client *c, int slot)
+{
+	return sr_release(c, slot);
 }
 
 int sr_slot_acquire(struct sr_client *c)
@@ -32,7 +45,7 @@ int sr_slot_acquire(struct sr_client *c)
 	int ret;
 
 	srl_lock(c);
-	ret = srl_slot_acquire(c);
+	ret = sr_acquire(c);
 	srl_unlock(c);
 	return ret;
 }
@@ -42,7 +55,7 @@ int sr_slot_release(struct sr_client *c, int slot)
 	int ret;
 
 	srl_lock(c);
-	ret = srl_slot_release(c, slot);
+	ret = sr_release(c, slot);
 	srl_unlock(c);
 	return ret;
 }
