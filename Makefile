@@ -85,7 +85,7 @@ E2E_V1_TESTS := $(addprefix $(B)/tests/,test_roundtrip test_ops_files \
                   test_ops_timeouts test_refusals test_policy test_limits \
                   test_admission test_sigterm test_killed_client \
                   test_backpressure test_evloop_api test_evloop_epoll \
-                  test_evloop_uv test_properties)
+                  test_evloop_uv test_properties test_threads)
 
 .PHONY: all deps users run check check-asan check-tsan check-tsan-run \
         check-run clean abi-baseline
@@ -150,6 +150,9 @@ check-run: all
 # offload threads, the listener; stats, stop, the pinned budget, the
 # log's rate limit), each against a daemon built the same way, in
 # build-tsan/.  tests/scripts/tsan-run.sh fails on any report.
+# test_threads (one client shared by 8 threads) runs its full 100000
+# operations a thread here, over both transports; make check runs 10000
+# (its default).
 # -Wno-tsan: gcc says TSan cannot model atomic_thread_fence.  The only
 # fences (proto/ring_layout.h) order the v2 rings' Dekker handshake with
 # the other process, which TSan cannot see anyway; nothing between the
@@ -157,7 +160,7 @@ check-run: all
 TSAN_E2E_TESTS := $(addprefix $(B)/tests/,test_workers test_roundtrip \
                     test_load test_sigterm test_backpressure \
                     test_hostile_storm test_limits test_killed_client \
-                    test_refusals)
+                    test_refusals test_threads)
 
 check-tsan: deps users
 	@$(MAKE) --no-print-directory B=build-tsan \
@@ -165,7 +168,8 @@ check-tsan: deps users
 	  CFLAGS="-O1 -g" check-tsan-run
 
 check-tsan-run: all
-	@B=$(B) tests/scripts/tsan-run.sh $(UNIT_TESTS) $(TSAN_E2E_TESTS)
+	@B=$(B) SAFERRING_THREADS_OPS=100000 tests/scripts/tsan-run.sh \
+	  $(UNIT_TESTS) $(TSAN_E2E_TESTS) v1:$(B)/tests/test_threads
 
 $(PROTO_C) $(PROTO_H): proto/saferring.proto
 	@mkdir -p $(B)/gen
@@ -242,9 +246,11 @@ $(B)/tests/%: $(B)/obj/tests/e2e/%.o $(TESTLIB_OBJ) $(LIB_A) $(PROTO_AR)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CLIENT_LIBS) -lcmocka $(E2E_LIBS)
 
-# The event-loop examples among them (libuv from make deps).
+# The event-loop examples among them (libuv from make deps), and the
+# client shared by threads.
 $(B)/tests/test_evloop_epoll: E2E_LIBS := -lpthread
 $(B)/tests/test_evloop_uv: E2E_LIBS := -luv -lpthread
+$(B)/tests/test_threads: E2E_LIBS := -lpthread
 
 # ---- bench (owned by bench/) ------------------------------------------
 # make bench: deps, gnuplot, build, then bench/run-matrix.sh runs the

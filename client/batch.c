@@ -156,15 +156,7 @@ static int sr_check_req(const struct sr_client *c, const struct sr_op_req *r,
 static void sr_slot_take(struct sr_client *c, struct sr_op *op, int slot,
 			 uint32_t chain)
 {
-	struct sr_slot *s = &c->slots[slot];
-
-	if (s->state == SR_SLOT_IN_FLIGHT) {
-		s->refs++;
-	} else {
-		s->state = SR_SLOT_IN_FLIGHT;
-		s->refs = 1;
-		s->chain = chain;
-	}
+	slot_pool_take(&c->slots[slot], chain);
 	op->slots[op->nslots++] = slot;
 }
 
@@ -318,8 +310,10 @@ void srl_op_drop(struct sr_client *c, uint32_t tag)
 	for (unsigned i = 0; i < op->nslots; i++) {
 		struct sr_slot *s = &c->slots[op->slots[i]];
 
-		if (s->state == SR_SLOT_POOLED || --s->refs == 0)
+		if (s->state == SR_SLOT_POOLED)
 			s->state = SR_SLOT_ACQUIRED;
+		else
+			slot_pool_put_back(s);
 	}
 	if (op->opcode == SR_OP_CLOSE &&
 	    c->handles[op->handle].state == SR_HANDLE_CLOSING)
@@ -351,7 +345,7 @@ static size_t sr_op_wire_bytes(const struct op_request *o)
 	return 96 + (size_t)o->n_iov * 48 + o->addr_len;
 }
 
-static int sr_prep(struct sr_client *c, const struct sr_op_req *r)
+static int sr_prep_locked(struct sr_client *c, const struct sr_op_req *r)
 {
 	struct op_request *o = &c->batch[c->nbatch];
 	size_t bytes;
@@ -372,29 +366,51 @@ static int sr_prep(struct sr_client *c, const struct sr_op_req *r)
 	return 0;
 }
 
+/* Every sr_prep_* comes here: one operation added under the lock. */
+static int sr_prep(struct sr_client *c, const struct sr_op_req *r)
+{
+	int ret;
+
+	srl_lock(c);
+	ret = sr_prep_locked(c, r);
+	srl_unlock(c);
+	return ret;
+}
+
 int sr_link_last(struct sr_client *c, unsigned link)
 {
 	struct op_request *op;
+	int ret = -EINVAL;
 
+	srl_lock(c);
 	if (!c->nbatch || link > SR_LINK_HARD)
-		return -EINVAL;
+		goto out;
 	op = &c->batch[c->nbatch - 1];
 	/* The daemon does these itself, outside the kernel's chains. */
 	if (link && op_info(op->opcode)->daemon)
-		return -EINVAL;
+		goto out;
 	op->link = link;
-	return 0;
+	ret = 0;
+out:
+	srl_unlock(c);
+	return ret;
 }
 
 int sr_set_callback(struct sr_client *c, sr_cqe_fn fn, void *arg)
 {
 	struct sr_op *op;
 
-	if (!c || !c->nbatch)
+	if (!c)
 		return -EINVAL;
+	srl_lock(c);
+	if (!c->nbatch) {
+		srl_unlock(c);
+		return -EINVAL;
+	}
 	op = &c->ops[c->batch[c->nbatch - 1].tag];
 	op->cb = fn;
 	op->cb_arg = fn ? arg : NULL;
+	srl_unlock(c);
 	return 0;
 }
 
@@ -630,12 +646,15 @@ static uint64_t sr_find_tag(const struct sr_client *c, uint64_t user_data)
 static int sr_prep_target(struct sr_client *c, uint32_t opcode,
 			  uint64_t user_data, uint64_t target_user_data)
 {
-	struct sr_op_req r = {
-		.user_data = user_data, .opcode = opcode,
-		.target = sr_find_tag(c, target_user_data),
-	};
+	struct sr_op_req r = { .user_data = user_data, .opcode = opcode };
+	int ret;
 
-	return sr_prep(c, &r);
+	/* The tag is looked up under the same lock that prepares. */
+	srl_lock(c);
+	r.target = sr_find_tag(c, target_user_data);
+	ret = sr_prep_locked(c, &r);
+	srl_unlock(c);
+	return ret;
 }
 
 int sr_prep_poll_remove(struct sr_client *c, uint64_t user_data,
@@ -677,12 +696,22 @@ int srl_submit(struct sr_client *c, bool wait)
 
 int sr_submit(struct sr_client *c)
 {
+	int ret;
+
 	/* An event loop's thread must never sleep here: the daemon's
 	 * push-back is the caller's to wait for, on sr_fd. */
-	return srl_submit(c, false);
+	srl_lock(c);
+	ret = srl_submit(c, false);
+	srl_unlock(c);
+	return ret;
 }
 
 unsigned sr_in_flight(const struct sr_client *c)
 {
-	return c->in_flight;
+	unsigned n;
+
+	srl_lock(c);
+	n = c->in_flight;
+	srl_unlock(c);
+	return n;
 }

@@ -201,6 +201,8 @@ static int sr_accept_welcome(struct sr_client *c, const Saferring__Reply *r,
 	c->file_size_limit = w->has_max_file_size ? w->max_file_size :
 			     UINT64_MAX;
 	c->lim.spin_us = c->spin_us;
+	if (c->ts)
+		c->lim.flags |= SR_LIMITS_THREADSAFE;
 	ret = sr_alloc_tables(c, w->slot_generation);
 	if (ret)
 		return ret;
@@ -274,9 +276,12 @@ int sr_connect(const char *path, const struct sr_params *params,
 	c->sock = -1;
 	c->rings.sq_efd = c->rings.cq_efd = -1;
 	c->poll_fd = c->ready_efd = -1;
+	c->ts_wake_efd = -1;
 	/* Without it, spinning just never backs off. */
 	spin_guard_init(&c->spin);
 	ret = sr_take_params(c, params);
+	if (!ret && params && (params->flags & SR_PARAMS_THREADSAFE))
+		ret = srl_ts_init(c);
 	if (ret)
 		goto fail;
 	c->unpack_buf = malloc(SR_UNPACK_SIZE);
@@ -320,6 +325,7 @@ void sr_close(struct sr_client *c)
 	if (!c)
 		return;
 	srl_rings_stop(c);
+	srl_ts_free(c);
 	spin_guard_free(&c->spin);
 	if (c->poll_fd >= 0)
 		close(c->poll_fd);
@@ -411,16 +417,17 @@ static int sr_make_poll_fd(struct sr_client *c)
 
 int sr_fd(struct sr_client *c)
 {
-	int ret;
+	int ret = 0;
 
 	if (!c)
 		return -EINVAL;
-	if (c->poll_fd < 0) {
+	srl_lock(c);
+	if (c->poll_fd < 0)
 		ret = sr_make_poll_fd(c);
-		if (ret)
-			return ret;
-	}
-	if (c->rings.on && !c->rings.notify)
+	if (!ret && c->rings.on && !c->rings.notify)
 		srl_rings_notify(c);
-	return c->poll_fd;
+	if (!ret)
+		ret = c->poll_fd;
+	srl_unlock(c);
+	return ret;
 }

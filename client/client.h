@@ -10,6 +10,7 @@
 #ifndef SAFERRING_CLIENT_H
 #define SAFERRING_CLIENT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -20,6 +21,7 @@
 #include "saferring.h"
 #include "saferring.pb-c.h"
 #include "shm_ring.h"
+#include "slot_pool.h"
 #include "spin.h"
 #include "wire.h"
 
@@ -43,23 +45,6 @@
 /* Default spin before sleeping for a completion. */
 #define SR_DEFAULT_SPIN_US 50U
 #define SR_MAX_SPIN_US 1000000U
-
-#define SR_NONE UINT32_MAX
-
-enum sr_slot_state {
-	SR_SLOT_FREE = 0,   /* in the free list */
-	SR_SLOT_ACQUIRED,   /* the caller (or sr_pread & co.) owns it */
-	SR_SLOT_IN_FLIGHT,  /* named by operations prepared or sent */
-	SR_SLOT_POOLED,     /* given to the daemon's receive pool */
-};
-
-struct sr_slot {
-	uint32_t generation; /* the daemon's current generation */
-	uint32_t next_free;  /* free list link, SR_NONE at the end */
-	uint32_t chain;      /* IN_FLIGHT: the chain that took it */
-	uint16_t refs;       /* IN_FLIGHT: operations naming it */
-	uint8_t state;       /* enum sr_slot_state */
-};
 
 enum sr_handle_state {
 	SR_HANDLE_DEAD = 0,
@@ -94,9 +79,17 @@ struct sr_op {
 	uint8_t state;     /* enum sr_op_state */
 	bool vectored;     /* slots come back as Completion.slots */
 	bool multishot;
-	bool internal;     /* sr_pread & co.: completes into c->sync_cqe */
+	bool internal;     /* sr_pread & co.: completes into *sync */
+	struct sr_sync *sync;
 	sr_cqe_fn cb;      /* sr_set_callback's, for sr_dispatch; or NULL */
 	void *cb_arg;
+};
+
+/* Where an internal operation's completion goes: the waiting call's
+ * own, so that blocking helpers of several threads never mix theirs. */
+struct sr_sync {
+	struct sr_cqe cqe;
+	bool done;
 };
 
 /* The callback a queued completion goes to, beside c->cq: the operation
@@ -137,6 +130,7 @@ struct sr_rings {
 	int sq_efd;              /* the daemon's doorbell */
 	int cq_efd;              /* ours */
 	bool notify;             /* sr_fd() was asked for: always signal */
+	bool sleeping;           /* a thread sleeps on cq_efd (threads.c) */
 	bool sq_wait;            /* sr_submit found no room: ask for a ring
 				  * when the daemon frees some */
 	unsigned char *rec;      /* one record: encoded, or copied out */
@@ -176,8 +170,6 @@ struct sr_client {
 	unsigned cq_cap;
 	unsigned cq_head;
 	unsigned cq_len;
-	struct sr_cqe sync_cqe;   /* the blocking helpers' completion */
-	bool sync_done;
 
 	struct wire_arena unpack;
 	unsigned char *unpack_buf; /* SR_UNPACK_SIZE */
@@ -201,7 +193,51 @@ struct sr_client {
 	uint32_t inline_misses;   /* in a row: back off after a few */
 	uint32_t inline_skip;     /* operations to send before trying again */
 	uint64_t file_size_limit; /* our RLIMIT_FSIZE as the daemon saw it */
+
+	/* SR_PARAMS_THREADSAFE (threads.c): every call under ts_lock.  A
+	 * waiter sleeps on the transport without it, one at a time (the
+	 * sleeper); others wait on ts_cond, which the sleeper broadcasts
+	 * when it wakes.  Whoever queues a completion meanwhile rings
+	 * ts_wake_efd, which the sleeper watches too. */
+	struct sr_sync sync_lost; /* an abandoned blocking helper's */
+
+	bool ts;
+	bool ts_sleeper;
+	bool ts_kicked;           /* ts_wake_efd rung for this sleep */
+	int ts_wake_efd;
+	pthread_mutex_t ts_lock;
+	pthread_cond_t ts_cond;   /* CLOCK_MONOTONIC */
 };
+
+/* threads.c: the client lock.  Inline so that a client not shared by
+ * threads pays one predictable branch per call and nothing else. */
+static inline void srl_lock(const struct sr_client *c)
+{
+	if (__builtin_expect(c->ts, 0))
+		pthread_mutex_lock((pthread_mutex_t *)&c->ts_lock);
+}
+
+static inline void srl_unlock(const struct sr_client *c)
+{
+	if (__builtin_expect(c->ts, 0))
+		pthread_mutex_unlock((pthread_mutex_t *)&c->ts_lock);
+}
+
+/* Set up (sr_connect) and tear down (sr_close) the lock and its
+ * companions; 0 or -errno. */
+int srl_ts_init(struct sr_client *c);
+void srl_ts_free(struct sr_client *c);
+/* With the lock held: wait until completions may have been queued or the
+ * session failed, for @timeout_ns at most (-1: no limit); the lock is
+ * not held meanwhile.  0 (look again), -ETIME or -errno. */
+int srl_ts_wait(struct sr_client *c, int64_t timeout_ns);
+/* Something a waiter waits for happened (a completion queued, the
+ * session failed): wake the sleeper. */
+void srl_ts_kick(struct sr_client *c);
+
+/* slots.c: sr_slot_acquire and sr_slot_release, the lock held. */
+int srl_slot_acquire(struct sr_client *c);
+int srl_slot_release(struct sr_client *c, int slot);
 
 /* conn.c: the socket.  Every failure that leaves the session unusable is
  * made sticky by srl_fail(). */
@@ -221,6 +257,9 @@ int srl_pump(struct sr_client *c, bool wait, Saferring__Reply **ctl);
 /* Sleep until completions (or an error) may have come, for @timeout_ns
  * at most (-1: no limit).  0, -ETIME, or -errno. */
 int srl_wait_event(struct sr_client *c, int64_t timeout_ns);
+/* srl_pump(c, true, NULL), but a client shared by threads waits with
+ * srl_ts_wait: 0 when something was taken or may have come. */
+int srl_pump_wait(struct sr_client *c);
 /* The completion queue changed: keep ready_efd readable exactly while it
  * holds something or the session failed. */
 void srl_ready_update(struct sr_client *c);
@@ -276,6 +315,10 @@ int srl_rings_take(struct sr_client *c);
 /* Poll the completion ring for up to spin_us (unless contended):
  * whether it has records. */
 bool srl_rings_spin(struct sr_client *c);
+/* The two halves of a sleep around the caller's own poll (threads.c):
+ * begin says whether records are there already (then do not sleep). */
+bool srl_rings_sleep_begin(struct sr_client *c);
+void srl_rings_sleep_end(struct sr_client *c);
 /* Sleep until the daemon publishes completions or something comes on
  * the socket, for @ts at most (NULL: no limit).  0 when something may
  * have come, -ETIME, -errno. */

@@ -23,6 +23,8 @@ int srl_fail(struct sr_client *c, int err)
 		c->error = err;
 		/* An event loop must hear of it: sr_peek_cqe returns it. */
 		srl_ready_update(c);
+		if (c->ts)
+			srl_ts_kick(c);
 	}
 	return err;
 }
@@ -217,6 +219,8 @@ int srl_wait_event(struct sr_client *c, int64_t timeout_ns)
 
 	if (c->error)
 		return c->error;
+	if (c->ts)
+		return srl_ts_wait(c, timeout_ns);
 	if (timeout_ns >= 0) {
 		ts.tv_sec = timeout_ns / 1000000000;
 		ts.tv_nsec = timeout_ns % 1000000000;
@@ -228,6 +232,16 @@ int srl_wait_event(struct sr_client *c, int64_t timeout_ns)
 	if (ret < 0)
 		return -errno;
 	return ret ? 0 : -ETIME;
+}
+
+int srl_pump_wait(struct sr_client *c)
+{
+	int ret;
+
+	if (!c->ts)
+		return srl_pump(c, true, NULL);
+	ret = srl_pump(c, false, NULL);
+	return ret == -EAGAIN ? srl_ts_wait(c, -1) : ret;
 }
 
 int srl_socket_send(struct sr_client *c, const struct op_request *ops,

@@ -115,9 +115,8 @@ static void sr_release_slots(struct sr_client *c, const struct sr_op *op,
 				s->state = SR_SLOT_ACQUIRED;
 			continue;
 		}
-		if (--s->refs)
+		if (!slot_pool_put_back(s))
 			continue;
-		s->state = SR_SLOT_ACQUIRED;
 		if (cc->status != SR_STATUS_OK)
 			continue;
 		if (op->vectored)
@@ -175,9 +174,11 @@ static int sr_take_one(struct sr_client *c, const struct op_completion *cc)
 	}
 
 	if (op->internal) {
-		c->sync_cqe = cqe;
-		c->sync_done = true;
+		op->sync->cqe = cqe;
+		op->sync->done = true;
 		c->in_flight--;
+		if (c->ts)
+			srl_ts_kick(c);
 		return 0;
 	}
 	/* Bounded by cq_cap unless the caller closes handles it has not
@@ -190,6 +191,8 @@ static int sr_take_one(struct sr_client *c, const struct op_completion *cc)
 	c->cq_cb[at] = (struct sr_cq_cb){ .fn = op->cb, .arg = op->cb_arg };
 	c->cq_len++;
 	srl_ready_update(c);
+	if (c->ts)
+		srl_ts_kick(c);
 	return 0;
 }
 
@@ -356,8 +359,12 @@ int sr_cq_ready(struct sr_client *c)
 
 	if (!c)
 		return -EINVAL;
+	srl_lock(c);
 	ret = sr_take_arrived(c);
-	return c->cq_len ? (int)c->cq_len : ret;
+	if (c->cq_len)
+		ret = (int)c->cq_len;
+	srl_unlock(c);
+	return ret;
 }
 
 int sr_wait_cqe_timeout(struct sr_client *c, struct sr_cqe *cqe,
@@ -367,12 +374,13 @@ int sr_wait_cqe_timeout(struct sr_client *c, struct sr_cqe *cqe,
 
 	if (!c || !cqe)
 		return -EINVAL;
+	srl_lock(c);
 	ret = sr_wait_ready(c, 1, timeout_ns > INT64_MAX ? INT64_MAX :
 				  (int64_t)timeout_ns);
-	if (ret)
-		return ret;
-	sr_cq_pop(c, cqe, NULL);
-	return 0;
+	if (!ret)
+		sr_cq_pop(c, cqe, NULL);
+	srl_unlock(c);
+	return ret;
 }
 
 int sr_submit_and_wait(struct sr_client *c, unsigned wait_nr)
@@ -381,10 +389,11 @@ int sr_submit_and_wait(struct sr_client *c, unsigned wait_nr)
 
 	if (!c)
 		return -EINVAL;
+	srl_lock(c);
 	sent = srl_submit(c, true);
-	if (sent < 0 || !wait_nr)
-		return sent;
-	ret = sr_wait_ready(c, wait_nr, -1);
+	/* Shared by threads, the ready ones may be any thread's. */
+	ret = sent < 0 || !wait_nr ? 0 : sr_wait_ready(c, wait_nr, -1);
+	srl_unlock(c);
 	return ret ? ret : sent;
 }
 
@@ -395,6 +404,7 @@ int sr_dispatch(struct sr_client *c, unsigned max)
 
 	if (!c)
 		return -EINVAL;
+	srl_lock(c);
 	ret = sr_take_arrived(c);
 	/* Only what is ready now: a callback whose operations complete at
 	 * once (an inline read) must not keep this call going for ever. */
@@ -406,27 +416,33 @@ int sr_dispatch(struct sr_client *c, unsigned max)
 		/* Popped first: the callback may reuse the slot, the
 		 * handle, and the queue. */
 		sr_cq_pop(c, &cqe, &cb);
+		/* Without the lock: the callback calls the library. */
+		srl_unlock(c);
 		cb.fn(c, &cqe, cb.arg);
+		srl_lock(c);
 		done++;
 	}
+	srl_unlock(c);
 	return done || !ret ? (int)done : ret;
 }
 
 int sr_peek_cqe(struct sr_client *c, struct sr_cqe *cqe)
 {
-	int ret;
+	int ret = 0;
 
-	while (!c->cq_len) {
-		ret = srl_pump(c, false, NULL);
-		if (ret < 0)
-			return ret;
+	srl_lock(c);
+	while (!c->cq_len && (ret = srl_pump(c, false, NULL)) >= 0)
+		;
+	if (ret >= 0) {
+		sr_cq_pop(c, cqe, NULL);
+		ret = 0;
 	}
-	sr_cq_pop(c, cqe, NULL);
-	return 0;
+	srl_unlock(c);
+	return ret;
 }
 
-int sr_wait_cqes(struct sr_client *c, struct sr_cqe *cqes, unsigned max,
-		 unsigned min)
+static int sr_wait_cqes_locked(struct sr_client *c, struct sr_cqe *cqes,
+			       unsigned max, unsigned min)
 {
 	unsigned n = 0;
 	bool wait;
@@ -440,7 +456,7 @@ int sr_wait_cqes(struct sr_client *c, struct sr_cqe *cqes, unsigned max,
 		wait = n < min;
 		if (wait && !c->in_flight)
 			return n ? (int)n : -ENODATA;
-		ret = srl_pump(c, wait, NULL);
+		ret = wait ? srl_pump_wait(c) : srl_pump(c, false, NULL);
 		if (ret < 0) {
 			if (n || ret == -EAGAIN)
 				return (int)n;
@@ -448,6 +464,17 @@ int sr_wait_cqes(struct sr_client *c, struct sr_cqe *cqes, unsigned max,
 		}
 	}
 	return (int)n;
+}
+
+int sr_wait_cqes(struct sr_client *c, struct sr_cqe *cqes, unsigned max,
+		 unsigned min)
+{
+	int ret;
+
+	srl_lock(c);
+	ret = sr_wait_cqes_locked(c, cqes, max, min);
+	srl_unlock(c);
+	return ret;
 }
 
 int sr_wait_cqe(struct sr_client *c, struct sr_cqe *cqe)

@@ -12,7 +12,7 @@
 
 #include "client.h"
 
-int sr_register_fd(struct sr_client *c, int fd)
+static int sr_register_fd_locked(struct sr_client *c, int fd)
 {
 	Saferring__Request req = SAFERRING__REQUEST__INIT;
 	Saferring__RegisterFd body = SAFERRING__REGISTER_FD__INIT;
@@ -45,7 +45,7 @@ int sr_register_fd(struct sr_client *c, int fd)
 	return (int)h->index;
 }
 
-int sr_unregister_fd(struct sr_client *c, int handle)
+static int sr_unregister_fd_locked(struct sr_client *c, int handle)
 {
 	Saferring__Request req = SAFERRING__REQUEST__INIT;
 	Saferring__UnregisterFd body = SAFERRING__UNREGISTER_FD__INIT;
@@ -73,4 +73,26 @@ int sr_unregister_fd(struct sr_client *c, int handle)
 	c->handles[handle].state = SR_HANDLE_DEAD;
 	srl_inline_forget(c, (uint32_t)handle);
 	return 0;
+}
+
+/* The lock is held across the round trip: the reply comes from the
+ * daemon whatever the other threads do. */
+int sr_register_fd(struct sr_client *c, int fd)
+{
+	int ret;
+
+	srl_lock(c);
+	ret = sr_register_fd_locked(c, fd);
+	srl_unlock(c);
+	return ret;
+}
+
+int sr_unregister_fd(struct sr_client *c, int handle)
+{
+	int ret;
+
+	srl_lock(c);
+	ret = sr_unregister_fd_locked(c, handle);
+	srl_unlock(c);
+	return ret;
 }

@@ -105,7 +105,9 @@ static void sr_wake_daemon(struct sr_client *c, uint32_t why)
  * whether we wait for room in the submission ring. */
 static void sr_store_cq_flags(struct sr_rings *r, bool sleeping)
 {
-	uint32_t f = sleeping || r->notify ? SR_RING_CQ_NEED_WAKEUP : 0;
+	/* Another thread's sleep must not lose its doorbell to ours. */
+	uint32_t f = sleeping || r->sleeping || r->notify ?
+		     SR_RING_CQ_NEED_WAKEUP : 0;
 
 	if (r->sq_wait)
 		f |= SR_RING_CQ_SQ_WAIT;
@@ -239,6 +241,30 @@ bool srl_rings_spin(struct sr_client *c)
 		if (now - start >= c->spin_us || spin_idle(&c->spin, now))
 			return shm_ring_pending(&r->cq);
 	}
+}
+
+bool srl_rings_sleep_begin(struct sr_client *c)
+{
+	struct sr_rings *r = &c->rings;
+
+	/* Dekker with the daemon's publish: flag, fence, look once more. */
+	r->sleeping = true;
+	sr_store_cq_flags(r, true);
+	sr_ring_fence();
+	return shm_ring_pending(&r->cq);
+}
+
+void srl_rings_sleep_end(struct sr_client *c)
+{
+	struct sr_rings *r = &c->rings;
+	uint64_t n;
+
+	r->sleeping = false;
+	if (read(r->cq_efd, &n, sizeof(n)) < 0) {
+		/* EAGAIN: not rung, or someone else took it. */
+	}
+	if (!r->notify)
+		sr_store_cq_flags(r, false);
 }
 
 int srl_rings_sleep(struct sr_client *c, const struct timespec *ts)

@@ -4,6 +4,9 @@
  * slot the library acquires for the call, waited for specifically while
  * other completions stay queued for the caller.
  *
+ * Shared by threads, each call holds the client's lock but while it
+ * sleeps, and its completion comes to its own struct sr_sync.
+ *
  * Must never copy more than the operation asked for or the daemon says it
  * did, and never move more than one slot per call.
  */
@@ -17,13 +20,14 @@ static int sr_sync_op(struct sr_client *c, const struct sr_op_req *r,
 		      struct sr_cqe *cqe)
 {
 	struct sockaddr_storage addr;
+	struct sr_sync sync = { .done = false };
 	struct op_request op;
 	int ret;
 
 	ret = srl_op_prepare(c, r, true, &op, &addr);
 	if (ret)
 		return ret;
-	c->sync_done = false;
+	c->ops[op.tag].sync = &sync;
 	if (!(c->inline_on && !c->in_flight && srl_inline_try(c, &op))) {
 		ret = srl_send_ops(c, &op, 1, true);
 		if (ret) {
@@ -31,12 +35,16 @@ static int sr_sync_op(struct sr_client *c, const struct sr_op_req *r,
 			return ret;
 		}
 	}
-	while (!c->sync_done) {
-		ret = srl_pump(c, true, NULL);
-		if (ret < 0 && ret != -EINTR)
+	while (!sync.done) {
+		ret = srl_pump_wait(c);
+		if (ret < 0 && ret != -EINTR) {
+			/* Still in flight: its completion must not land in
+			 * this frame once it is gone. */
+			c->ops[op.tag].sync = &c->sync_lost;
 			return ret;
+		}
 	}
-	*cqe = c->sync_cqe;
+	*cqe = sync.cqe;
 	return 0;
 }
 
@@ -55,9 +63,10 @@ static ssize_t sr_sync_rw(struct sr_client *c, uint32_t opcode, int handle,
 	void *data;
 	int ret;
 
-	ret = sr_slot_acquire(c);
+	srl_lock(c);
+	ret = srl_slot_acquire(c);
 	if (ret < 0)
-		return ret;
+		goto out;
 	r.slot = ret;
 	data = sr_slot_data(c, r.slot);
 	if (wbuf)
@@ -69,7 +78,9 @@ static ssize_t sr_sync_rw(struct sr_client *c, uint32_t opcode, int handle,
 			memcpy(rbuf, data, (size_t)ret);
 	}
 	/* Fails only if the session died with the operation in flight. */
-	sr_slot_release(c, r.slot);
+	srl_slot_release(c, r.slot);
+out:
+	srl_unlock(c);
 	return ret;
 }
 
@@ -91,6 +102,8 @@ int sr_fsync(struct sr_client *c, int handle)
 	struct sr_cqe cqe;
 	int ret;
 
+	srl_lock(c);
 	ret = sr_sync_op(c, &r, &cqe);
+	srl_unlock(c);
 	return ret ? ret : cqe.res;
 }

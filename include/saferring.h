@@ -15,7 +15,19 @@
  * errors that end a session are in libsaferring(3).  The library never
  * makes an io_uring system call.
  *
- * A struct sr_client is not thread-safe: use one per thread, or lock.
+ * Threads: a struct sr_client belongs to one thread at a time, unless
+ * sr_connect was given SR_PARAMS_THREADSAFE.  Then every call but
+ * sr_close may come from any thread at any time: each runs under one
+ * lock of the client, which a call waiting for completions gives up
+ * while it sleeps.  The pending batch is the client's, not the
+ * thread's: sr_submit sends what every thread prepared, and
+ * sr_link_last and sr_set_callback act on the last operation any thread
+ * prepared (to build a chain, or set a callback, without another
+ * thread's operation coming between, hold a lock of your own).  Each
+ * completion goes to exactly one caller, whichever thread reaps first,
+ * with its slot; a waiter finding nothing in flight gets -ENODATA.
+ * sr_close must come after every other call on the client has
+ * returned.  libsaferring(3) has the details.
  *
  * ABI (libsaferring.so.1, symbol versions SAFERRING_1 and, for the
  * event-loop calls, SAFERRING_1.1): every public struct keeps its size
@@ -168,7 +180,11 @@ struct sr_iov {
 #define SR_PARAMS_NO_INLINE (1U << 1)
 /* spin_us is given (0 included); else $SAFERRING_SPIN_US, else 50. */
 #define SR_PARAMS_SPIN (1U << 2)
-#define SR_PARAMS__ALL 0x7U
+/* Every call but sr_close may come from any thread, concurrently (see
+ * "Threads" at the top); without it a client belongs to one thread at a
+ * time. */
+#define SR_PARAMS_THREADSAFE (1U << 3)
+#define SR_PARAMS__ALL 0xfU
 
 /*
  * Connection wishes; a zeroed struct (or NULL) takes every default.
@@ -210,6 +226,7 @@ struct sr_limits {
 /* sr_limits.flags: how the session runs. */
 #define SR_LIMITS_RINGS (1U << 0)  /* shared-memory rings (v2) */
 #define SR_LIMITS_INLINE (1U << 1) /* the inline attempt is on */
+#define SR_LIMITS_THREADSAFE (1U << 2) /* SR_PARAMS_THREADSAFE */
 
 struct sr_client;
 
