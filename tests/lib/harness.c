@@ -7,6 +7,7 @@
 #include "child.h"
 
 #include <dirent.h>
+#include <execinfo.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -76,19 +77,53 @@ static int ms_left(uint64_t deadline)
 /* Watchdog. */
 
 static volatile pid_t wd_daemon_pid;
+/* The daemon's log, for the watchdog to show what the daemon was doing
+ * when the test hung (a hang is otherwise a bare "ran too long"). */
+static char wd_log[PATH_MAX];
 
+static void wd_say(const char *s, size_t n)
+{
+	if (write(STDERR_FILENO, s, n) < 0) {
+		/* nothing left to do */
+	}
+}
+
+/* A signal handler: open, lseek, read and write only. */
 static void wd_expired(int sig)
 {
 	static const char msg[] =
 		"\nharness: watchdog expired: the test ran too long (hung?); "
 		"killing the daemon and failing\n";
+	static const char head[] = "---- saferringd log (last 4 KiB) ----\n";
+	static const char tail[] = "\n---- end of log ----\n";
+	char buf[4096];
 	pid_t pid = wd_daemon_pid;
+	int fd;
+
+	void *frames[32];
+	int nframes;
 
 	(void)sig;
 	if (pid > 0)
 		kill(pid, SIGKILL);
-	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
-		/* nothing left to do */
+	wd_say(msg, sizeof(msg) - 1);
+	/* Where the test was (addr2line -e the test turns it into lines). */
+	nframes = backtrace(frames, 32);
+	backtrace_symbols_fd(frames, nframes, STDERR_FILENO);
+	fd = wd_log[0] ? open(wd_log, O_RDONLY | O_CLOEXEC) : -1;
+	if (fd >= 0) {
+		off_t end = lseek(fd, 0, SEEK_END);
+		ssize_t n;
+
+		lseek(fd, end > (off_t)sizeof(buf) ? end - (off_t)sizeof(buf) : 0,
+		      SEEK_SET);
+		n = read(fd, buf, sizeof(buf));
+		if (n > 0) {
+			wd_say(head, sizeof(head) - 1);
+			wd_say(buf, (size_t)n);
+			wd_say(tail, sizeof(tail) - 1);
+		}
+		close(fd);
 	}
 	_exit(1);
 }
@@ -114,7 +149,11 @@ int hd_timeout_ms(void)
 void hd_watchdog(unsigned seconds)
 {
 	struct sigaction sa = { .sa_handler = wd_expired };
+	void *warm[1];
 
+	/* backtrace() loads libgcc on its first call, which a signal
+	 * handler must not be the one to do. */
+	backtrace(warm, 1);
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGALRM, &sa, NULL);
 	alarm(seconds * hd_timeout_scale());
@@ -353,6 +392,7 @@ void hd_start_config(struct hd_daemon *d, const char *config)
 	}
 	close(logfd);
 	wd_daemon_pid = d->pid;
+	snprintf(wd_log, sizeof(wd_log), "%s", d->log);
 
 	uint64_t deadline = hd_now_ns() + HD_TIMEOUT_MS * 1000000ULL;
 	for (;;) {
