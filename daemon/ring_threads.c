@@ -612,12 +612,21 @@ static int32_t rt_try_recv_multishot(struct ring_threads *rt,
 	return -EAGAIN;
 }
 
-/* Accept a connection, on the listener's own (blocking or not) file:
- * the attempt follows readiness, so it finds the connection waiting. */
+/* Accept a connection without blocking.  There is no per-call
+ * MSG_DONTWAIT for accept, and the listener's open file description is
+ * shared with the caller (who may have it blocking), so readiness is
+ * asked first: only someone else accepting on the same listener between
+ * the two calls could make accept4 wait. */
 static int rt_accept_fd(struct rt_op *o)
 {
-	int fd = accept4(o->file->fd, NULL, NULL, SOCK_CLOEXEC);
+	struct pollfd p = { .fd = o->file->fd, .events = POLLIN };
+	int fd;
 
+	if (poll(&p, 1, 0) < 0)
+		return -errno;
+	if (!(p.revents & (POLLIN | POLLERR | POLLHUP | POLLNVAL)))
+		return -EAGAIN;
+	fd = accept4(o->file->fd, NULL, NULL, SOCK_CLOEXEC);
 	return fd < 0 ? -errno : fd;
 }
 
