@@ -232,6 +232,19 @@ static void rt_post(struct ring_threads *rt, uint64_t user_data, int32_t res,
 	}
 }
 
+/* The bytes a READ, WRITE, READV or WRITEV asks for. */
+static size_t rt_rw_length(const struct rt_op *o)
+{
+	const struct iovec *iov = o->op.addr;
+	size_t want = 0;
+
+	if (o->op.opcode == SR_OP_READ || o->op.opcode == SR_OP_WRITE)
+		return o->op.len;
+	for (uint32_t i = 0; i < o->op.len; i++)
+		want += iov[i].iov_len;
+	return want;
+}
+
 /* Whether @res breaks a soft link, as the kernel counts it: an error, a
  * short read or write, a short transfer with MSG_WAITALL. */
 static bool rt_fails_link(const struct rt_op *o, int32_t res)
@@ -241,16 +254,9 @@ static bool rt_fails_link(const struct rt_op *o, int32_t res)
 	switch ((enum sr_opcode)o->op.opcode) {
 	case SR_OP_READ:
 	case SR_OP_WRITE:
-		return (uint32_t)res != o->op.len;
 	case SR_OP_READV:
-	case SR_OP_WRITEV: {
-		const struct iovec *iov = o->op.addr;
-		size_t want = 0;
-
-		for (uint32_t i = 0; i < o->op.len; i++)
-			want += iov[i].iov_len;
-		return (size_t)res != want;
-	}
+	case SR_OP_WRITEV:
+		return (size_t)res != rt_rw_length(o);
 	case SR_OP_SEND:
 	case SR_OP_RECV:
 		return (o->op.op_flags & MSG_WAITALL) && !o->op.multishot &&
@@ -965,6 +971,28 @@ static int rt_take_file(struct ring_threads *rt, struct rt_op *o)
 	return 0;
 }
 
+/*
+ * A read the page cache can answer whole is done at once, without a
+ * worker, as io_uring first tries it inline (RWF_NOWAIT never waits for
+ * the disk).  Only at an explicit offset, where reading again is
+ * harmless: a partial answer is dropped and the worker reads it all,
+ * since a short result would end a chain the full read would not.
+ */
+static bool rt_try_cached_read(struct ring_threads *rt, struct rt_op *o)
+{
+	int32_t r;
+
+	if ((o->op.opcode != SR_OP_READ && o->op.opcode != SR_OP_READV) ||
+	    o->op.offset == UINT64_MAX)
+		return false;
+	r = rt_do_rw(o, RWF_NOWAIT);
+	if (r == -EAGAIN || r == -EOPNOTSUPP ||
+	    (r > 0 && (size_t)r < rt_rw_length(o)))
+		return false;
+	rt_complete(rt, o, r, 0);
+	return true;
+}
+
 static void rt_start_file_op(struct ring_threads *rt, struct rt_op *o)
 {
 	if ((o->op.opcode == SR_OP_READ || o->op.opcode == SR_OP_WRITE) &&
@@ -972,6 +1000,8 @@ static void rt_start_file_op(struct ring_threads *rt, struct rt_op *o)
 		rt_complete(rt, o, -EFAULT, 0);
 		return;
 	}
+	if (o->file->seekable && rt_try_cached_read(rt, o))
+		return;
 	if (o->file->seekable || o->op.opcode == SR_OP_FSYNC ||
 	    o->op.opcode == SR_OP_FALLOCATE)
 		rt_to_workers(rt, o);
