@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -462,6 +463,38 @@ static off_t rt_offset(const struct rt_op *o)
 	return o->file->seekable ? (off_t)o->op.offset : (off_t)-1;
 }
 
+/*
+ * A write to a pipe whose reader is gone raises SIGPIPE in the writing
+ * thread, which by default kills the process; io_uring's caller is the
+ * daemon, which ignores it, but this driver may run in a client that
+ * does not.  So the signal is blocked around the write and, if the write
+ * raised it, taken back (one not pending before is ours).  Sockets need
+ * none of this: MSG_NOSIGNAL.
+ */
+static ssize_t rt_pwritev_nosigpipe(int fd, const struct iovec *iov, int n,
+				    off_t offset, int rwf)
+{
+	sigset_t pipe_set, old, pending;
+	struct timespec zero = { 0, 0 };
+	bool was_pending;
+	ssize_t r;
+	int err;
+
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+	sigpending(&pending);
+	was_pending = sigismember(&pending, SIGPIPE);
+	r = pwritev2(fd, iov, n, offset, rwf);
+	err = errno;
+	if (r < 0 && err == EPIPE && !was_pending)
+		while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+			;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = err;
+	return r;
+}
+
 static int32_t rt_do_rw(struct rt_op *o, int rwf)
 {
 	struct iovec one = { o->op.addr, o->op.len };
@@ -475,8 +508,10 @@ static int32_t rt_do_rw(struct rt_op *o, int rwf)
 	}
 	if (o->op.opcode == SR_OP_READ || o->op.opcode == SR_OP_READV)
 		r = preadv2(o->file->fd, iov, n, rt_offset(o), rwf);
-	else
+	else if (o->file->seekable)
 		r = pwritev2(o->file->fd, iov, n, rt_offset(o), rwf);
+	else
+		r = rt_pwritev_nosigpipe(o->file->fd, iov, n, rt_offset(o), rwf);
 	return r < 0 ? -errno : (int32_t)r;
 }
 
@@ -1483,7 +1518,7 @@ static int rt_alloc(struct ring_threads *rt, const struct ring_config *cfg)
 	return 0;
 }
 
-static int rt_start_threads(struct ring_threads *rt)
+static int rt_create_threads(struct ring_threads *rt)
 {
 	unsigned want = rt_worker_count();
 	int r = pthread_create(&rt->poller, NULL, rt_poller_main, rt);
@@ -1498,6 +1533,20 @@ static int rt_start_threads(struct ring_threads *rt)
 			return -r;
 	}
 	return 0;
+}
+
+/* The driver's threads block every signal (they inherit the mask they
+ * are created with): the process's signals are for its own threads. */
+static int rt_start_threads(struct ring_threads *rt)
+{
+	sigset_t all, old;
+	int r;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = rt_create_threads(rt);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return r;
 }
 
 /* Cancel what waits, let the workers finish what they run, join all. */

@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -898,6 +899,70 @@ static void test_cancel(void **state)
 	run_both(cancel_scenario, cancel_check);
 }
 
+/* ---- pipes: streams without MSG_DONTWAIT --------------------------- */
+
+static void pipe_scenario(struct env *e)
+{
+	int p[2];
+
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	set_file(e, 1, p[0]);
+	set_file(e, 2, p[1]);
+	close(p[0]);
+	close(p[1]);
+	/* The read waits (the pipe is blocking), the write wakes it. */
+	queue(e, (struct ring_op){ .opcode = SR_OP_READ, .file_index = 1,
+		  .addr = slots[1], .len = 64, .buf_index = 1,
+		  .user_data = 120 });
+	submit(e);
+	wait_total(e, 1, 50);
+	assert_int_equal(e->n, 0);
+	memcpy(slots[0], "pipe!", 5);
+	queue(e, (struct ring_op){ .opcode = SR_OP_WRITE, .file_index = 2,
+		  .addr = slots[0], .len = 5, .buf_index = 0,
+		  .user_data = 121 });
+	submit(e);
+	expect_more(e, 2);
+}
+
+static void pipe_check(struct env *e)
+{
+	expect_cqe(e, 120, 0, 5, 0);
+	expect_cqe(e, 121, 0, 5, 0);
+	assert_memory_equal(slots[1], "pipe!", 5);
+}
+
+static void test_pipe(void **state)
+{
+	run_both(pipe_scenario, pipe_check);
+}
+
+/* A write to a pipe with no reader is -EPIPE, and no SIGPIPE reaches
+ * the process, which may not ignore it (threads only: io_uring's write
+ * raises it, and the daemon ignores it). */
+static void test_broken_pipe_no_sigpipe(void **state)
+{
+	static struct env e;
+	sigset_t pending;
+	int p[2];
+
+	signal(SIGPIPE, SIG_DFL);
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	close(p[0]);
+	assert_int_equal(env_init(&e, true), 0);
+	set_file(&e, 2, p[1]);
+	close(p[1]);
+	queue(&e, (struct ring_op){ .opcode = SR_OP_WRITE, .file_index = 2,
+		  .addr = slots[0], .len = 5, .buf_index = 0,
+		  .user_data = 130 });
+	submit(&e);
+	expect_more(&e, 1);
+	expect_cqe(&e, 130, 0, -EPIPE, 0);
+	sigpending(&pending);
+	assert_false(sigismember(&pending, SIGPIPE));
+	env_exit(&e);
+}
+
 /* ---- teardown with operations pending ------------------------------- */
 
 static void test_exit_with_ops_pending(void **state)
@@ -988,6 +1053,8 @@ int main(void)
 		cmocka_unit_test(test_links),
 		cmocka_unit_test(test_link_timeout),
 		cmocka_unit_test(test_cancel),
+		cmocka_unit_test(test_pipe),
+		cmocka_unit_test(test_broken_pipe_no_sigpipe),
 		cmocka_unit_test(test_exit_with_ops_pending),
 	};
 
