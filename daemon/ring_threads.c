@@ -78,7 +78,7 @@ struct rt_op {
 	uint32_t done;                /* bytes moved so far (MSG_WAITALL) */
 	uint64_t start_seq;           /* when it was started, for cancel-all */
 	bool connecting;              /* CONNECT: in progress, ask SO_ERROR */
-	bool nowait_unsupported;      /* stream read/write: on a worker */
+	bool nowait_unsupported;      /* stream without RWF_NOWAIT */
 	int32_t res;                  /* a worker's result */
 };
 
@@ -779,20 +779,37 @@ static int32_t rt_try_poll(struct rt_op *o)
 	return -EAGAIN;
 }
 
-/* A pipe or other stream: RWF_NOWAIT, else readiness.  A file without
- * RWF_NOWAIT (some character devices) goes to a worker. */
+/* A file without RWF_NOWAIT (some character devices) is read or
+ * written once poll says it is ready: then it does not wait, unless
+ * someone else took the data meanwhile.  Never on a worker, where it
+ * could hold the thread (and ring_threads_exit) for ever. */
+static bool rt_stream_ready(const struct rt_op *o, short events)
+{
+	struct pollfd p = { .fd = o->file->fd, .events = events };
+
+	return poll(&p, 1, 0) > 0 && p.revents;
+}
+
+/* A pipe or other stream: RWF_NOWAIT, else readiness. */
 static int32_t rt_try_stream_rw(struct rt_op *o)
 {
 	bool reading = o->op.opcode == SR_OP_READ ||
 		       o->op.opcode == SR_OP_READV;
-	int32_t r = rt_do_rw(o, RWF_NOWAIT);
+	short events = reading ? POLLIN : POLLOUT;
+	int32_t r;
 
-	if (r == -EAGAIN) {
-		o->events = reading ? POLLIN : POLLOUT;
-		return -EAGAIN;
-	}
-	if (r == -EOPNOTSUPP)
+	if (o->nowait_unsupported)
+		r = rt_stream_ready(o, events) ? rt_do_rw(o, 0) : -EAGAIN;
+	else
+		r = rt_do_rw(o, RWF_NOWAIT);
+	if (r == -EOPNOTSUPP && !o->nowait_unsupported) {
 		o->nowait_unsupported = true;
+		return rt_try_stream_rw(o);
+	}
+	/* Even on a file the caller made non-blocking: io_uring (6.18)
+	 * waits there too (test_ring_threads checks it does). */
+	if (r == -EAGAIN)
+		o->events = events;
 	return r;
 }
 
@@ -869,12 +886,6 @@ static void rt_try_or_wait(struct ring_threads *rt, struct rt_op *o)
 		}
 		o->poll_round = 0;
 		rt_wake_poller(rt);
-		return;
-	}
-	if (o->nowait_unsupported) {
-		if (rt_is_started(o))
-			rt_started_remove(rt, o);
-		rt_to_workers(rt, o);
 		return;
 	}
 	rt_complete(rt, o, res, flags);

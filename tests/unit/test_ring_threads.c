@@ -923,13 +923,28 @@ static void pipe_scenario(struct env *e)
 		  .user_data = 121 });
 	submit(e);
 	expect_more(e, 2);
+	/* A non-blocking pipe waits all the same. */
+	assert_int_equal(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+	set_file(e, 3, p[0]);
+	close(p[0]);
+	e->peer[0] = p[1];
+	queue(e, (struct ring_op){ .opcode = SR_OP_READ, .file_index = 3,
+		  .addr = slots[2], .len = 64, .buf_index = 2,
+		  .user_data = 122 });
+	submit(e);
+	wait_total(e, e->n + 1, 50);
+	assert_int_equal(e->n, 2);
+	assert_int_equal(write(p[1], "nb", 2), 2);
+	expect_more(e, 1);
 }
 
 static void pipe_check(struct env *e)
 {
 	expect_cqe(e, 120, 0, 5, 0);
 	expect_cqe(e, 121, 0, 5, 0);
+	expect_cqe(e, 122, 0, 2, 0);
 	assert_memory_equal(slots[1], "pipe!", 5);
+	assert_memory_equal(slots[2], "nb", 2);
 }
 
 static void test_pipe(void **state)
