@@ -54,6 +54,7 @@ struct rt_file {
 	bool seekable;   /* regular file or block device: worker I/O */
 	bool pollable;   /* not seekable: non-blocking attempts */
 	bool stream_sock; /* SOCK_STREAM: reports bytes left (SOCK_NONEMPTY) */
+	bool waitall_retry; /* STREAM or SEQPACKET: MSG_WAITALL goes on */
 };
 
 enum rt_state {
@@ -233,6 +234,15 @@ static void rt_post(struct ring_threads *rt, uint64_t user_data, int32_t res,
 	}
 }
 
+static size_t rt_msg_length(const struct msghdr *m)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < m->msg_iovlen; i++)
+		n += m->msg_iov[i].iov_len;
+	return n;
+}
+
 /* The bytes a READ, WRITE, READV or WRITEV asks for. */
 static size_t rt_rw_length(const struct rt_op *o)
 {
@@ -262,8 +272,12 @@ static bool rt_fails_link(const struct rt_op *o, int32_t res)
 	case SR_OP_RECV:
 		return (o->op.op_flags & MSG_WAITALL) && !o->op.multishot &&
 		       (uint32_t)res < o->op.len;
+	case SR_OP_SENDMSG:
+	case SR_OP_RECVMSG:
+		return (o->op.op_flags & MSG_WAITALL) &&
+		       (size_t)res < rt_msg_length(o->op.addr);
 	case SR_OP_NOP: case SR_OP_FSYNC: case SR_OP_FALLOCATE:
-	case SR_OP_SENDMSG: case SR_OP_RECVMSG: case SR_OP_ACCEPT:
+	case SR_OP_ACCEPT:
 	case SR_OP_CONNECT: case SR_OP_POLL_ADD: case SR_OP_POLL_REMOVE:
 	case SR_OP_TIMEOUT: case SR_OP_LINK_TIMEOUT: case SR_OP_ASYNC_CANCEL:
 	case SR_OP_CLOSE: case SR_OP_SHUTDOWN: case SR_OP_PROVIDE:
@@ -359,8 +373,10 @@ static void rt_file_type(struct rt_file *f)
 	if (fstat(f->fd, &st) == 0)
 		f->seekable = S_ISREG(st.st_mode) || S_ISBLK(st.st_mode);
 	f->pollable = !f->seekable;
-	if (getsockopt(f->fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0)
+	if (getsockopt(f->fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0) {
 		f->stream_sock = type == SOCK_STREAM;
+		f->waitall_retry = type == SOCK_STREAM || type == SOCK_SEQPACKET;
+	}
 }
 
 static struct rt_file *rt_file_new(int fd)
@@ -572,7 +588,7 @@ static int32_t rt_try_send_recv(struct rt_op *o, uint32_t *flags)
 		return o->done ? (int32_t)o->done : -errno;
 	o->done += (uint32_t)r;
 	if (r > 0 && o->done < o->op.len && (o->op.op_flags & MSG_WAITALL) &&
-	    o->file->stream_sock) {
+	    o->file->waitall_retry) {
 		o->events = recv_op ? POLLIN : POLLOUT;
 		return -EAGAIN;
 	}
@@ -581,25 +597,89 @@ static int32_t rt_try_send_recv(struct rt_op *o, uint32_t *flags)
 	return (int32_t)o->done;
 }
 
+/* @in with its first @done bytes skipped, in @out over @iov (room for
+ * in->msg_iovlen entries): the caller's msghdr stays as it gave it. */
+static void rt_msg_skip(struct msghdr *out, struct iovec *iov,
+			const struct msghdr *in, size_t done)
+{
+	size_t k = 0;
+
+	*out = *in;
+	for (size_t i = 0; i < in->msg_iovlen; i++) {
+		struct iovec v = in->msg_iov[i];
+
+		if (done >= v.iov_len) {
+			done -= v.iov_len;
+			continue;
+		}
+		v.iov_base = (char *)v.iov_base + done;
+		v.iov_len -= done;
+		done = 0;
+		iov[k++] = v;
+	}
+	out->msg_iov = iov;
+	out->msg_iovlen = k;
+}
+
+static ssize_t rt_msg_call(struct rt_op *o, struct msghdr *m, int flags)
+{
+	if (o->op.opcode == SR_OP_RECVMSG)
+		return recvmsg(o->file->fd, m, flags);
+	return sendmsg(o->file->fd, m, flags | MSG_NOSIGNAL);
+}
+
+/* SENDMSG/RECVMSG; after a partial MSG_WAITALL transfer, on the rest of
+ * the caller's iovecs, the results recvmsg reports (name and control
+ * lengths, flags) copied back to the caller's msghdr as recvmsg would. */
+static ssize_t rt_msg_once(struct rt_op *o, int flags)
+{
+	struct msghdr *m = o->op.addr, rest;
+	struct iovec *iov;
+	ssize_t r;
+	int err;
+
+	if (!o->done)
+		return rt_msg_call(o, m, flags);
+	iov = malloc(m->msg_iovlen * sizeof(*iov));
+	if (!iov) {
+		errno = ENOMEM;
+		return -1;
+	}
+	rt_msg_skip(&rest, iov, m, o->done);
+	r = rt_msg_call(o, &rest, flags);
+	err = errno;
+	if (o->op.opcode == SR_OP_RECVMSG) {
+		m->msg_namelen = rest.msg_namelen;
+		m->msg_controllen = rest.msg_controllen;
+		m->msg_flags = rest.msg_flags;
+	}
+	free(iov);
+	errno = err;
+	return r;
+}
+
 static int32_t rt_try_msg(struct rt_op *o, uint32_t *flags)
 {
 	bool recv_op = o->op.opcode == SR_OP_RECVMSG;
-	int msg_flags = (int)o->op.op_flags | MSG_DONTWAIT;
-	ssize_t r;
+	ssize_t r = rt_msg_once(o, (int)o->op.op_flags | MSG_DONTWAIT);
 
-	if (recv_op)
-		r = recvmsg(o->file->fd, o->op.addr, msg_flags);
-	else
-		r = sendmsg(o->file->fd, o->op.addr, msg_flags | MSG_NOSIGNAL);
 	if (r < 0 && errno == EAGAIN && !(o->op.op_flags & MSG_DONTWAIT)) {
 		o->events = recv_op ? POLLIN : POLLOUT;
 		return -EAGAIN;
 	}
 	if (r < 0)
-		return -errno;
+		return o->done ? (int32_t)o->done : -errno;
+	o->done += (uint32_t)r;
+	/* MSG_WAITALL on a stream goes on after a partial transfer, as the
+	 * kernel retries it (io_net_retry). */
+	if (r > 0 && (o->op.op_flags & MSG_WAITALL) && o->file->waitall_retry &&
+	    o->done < rt_msg_length(o->op.addr)) {
+		o->events = recv_op ? POLLIN : POLLOUT;
+		return -EAGAIN;
+	}
 	if (recv_op)
 		*flags = rt_sock_nonempty(o);
-	return (int32_t)r;
+	return (int32_t)o->done;
 }
 
 /* One receive of a multishot RECV into the pool's oldest buffer: the

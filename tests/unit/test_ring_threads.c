@@ -485,6 +485,66 @@ static void test_sockets(void **state)
 	run_both(sockets_scenario, sockets_check);
 }
 
+/* MSG_WAITALL: a receive goes on after part of its bytes came; one cut
+ * short by the end of the stream returns what came and breaks its
+ * link. */
+static void waitall_scenario(struct env *e)
+{
+	static struct iovec rv[2];
+	static struct msghdr rmsg;
+
+	stream_pair(e, 1);
+	peer_send(e, "0123", 4);
+	queue(e, (struct ring_op){ .opcode = SR_OP_RECV, .file_index = 1,
+		  .addr = slots[1], .len = 10, .op_flags = MSG_WAITALL,
+		  .user_data = 140 });
+	submit(e);
+	wait_total(e, 1, 50);
+	assert_int_equal(e->n, 0);
+	peer_send(e, "456789", 6);
+	expect_more(e, 1);
+
+	peer_send(e, "abcde", 5);
+	rv[0] = (struct iovec){ slots[2], 4 };
+	rv[1] = (struct iovec){ slots[2] + 100, 6 };
+	rmsg = (struct msghdr){ .msg_iov = rv, .msg_iovlen = 2 };
+	queue(e, (struct ring_op){ .opcode = SR_OP_RECVMSG, .file_index = 1,
+		  .addr = &rmsg, .len = 2, .op_flags = MSG_WAITALL,
+		  .user_data = 141 });
+	submit(e);
+	wait_total(e, 2, 50);
+	assert_int_equal(e->n, 1);
+	peer_send(e, "fghij", 5);
+	expect_more(e, 1);
+
+	peer_send(e, "xyz", 3);
+	queue(e, (struct ring_op){ .opcode = SR_OP_RECV, .file_index = 1,
+		  .addr = slots[3], .len = 10, .op_flags = MSG_WAITALL,
+		  .link = SR_LINK, .user_data = 142 });
+	queue(e, (struct ring_op){ .opcode = SR_OP_NOP, .user_data = 143 });
+	submit(e);
+	wait_total(e, 3, 50);
+	assert_int_equal(e->n, 2);
+	shutdown(e->peer[0], SHUT_WR);
+	expect_more(e, 2);
+}
+
+static void waitall_check(struct env *e)
+{
+	expect_cqe(e, 140, 0, 10, 0);
+	expect_cqe(e, 141, 0, 10, 0);
+	expect_cqe(e, 142, 0, 3, 0);
+	expect_cqe(e, 143, 0, -ECANCELED, 0);
+	assert_memory_equal(slots[1], "0123456789", 10);
+	assert_memory_equal(slots[2], "abcd", 4);
+	assert_memory_equal(slots[2] + 100, "efghij", 6);
+}
+
+static void test_waitall(void **state)
+{
+	run_both(waitall_scenario, waitall_check);
+}
+
 /* ---- multishot receive from the pool --------------------------------- */
 
 static void provide(struct env *e, unsigned n)
@@ -1059,6 +1119,7 @@ int main(void)
 		cmocka_unit_test(test_fd_and_ready),
 		cmocka_unit_test(test_file_io),
 		cmocka_unit_test(test_sockets),
+		cmocka_unit_test(test_waitall),
 		cmocka_unit_test(test_multishot_recv),
 		cmocka_unit_test(test_multishot_recv_end),
 		cmocka_unit_test(test_accept),
