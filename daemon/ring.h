@@ -13,6 +13,12 @@
  * msghdr, address, timespec, pool buffers) valid until the operation's
  * last CQE.  Must never be torn down with operations in flight: cancel,
  * drain, then ring_driver_exit().
+ *
+ * With ring_config.threads the same calls run on ring_threads.c instead:
+ * plain system calls on a few threads of this process, with the same
+ * results and CQE flags, for where io_uring is unavailable.  It pins
+ * nothing and installs no kernel restrictions (the allowed opcodes are
+ * checked in user space); ring_driver_fd() is then an eventfd.
  */
 #ifndef SAFERRINGD_RING_H
 #define SAFERRINGD_RING_H
