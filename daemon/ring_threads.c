@@ -143,8 +143,10 @@ struct ring_threads {
 	struct pollfd *pfds;
 	unsigned pfd_cap, poll_round;
 
+	/* Workers: one from the start, more while all are busy, up to
+	 * max_workers (as io-wq grows its pool). */
 	pthread_t workers[RT_MAX_WORKERS];
-	unsigned nworkers;
+	unsigned nworkers, max_workers, idle_workers;
 };
 
 static void rt_start(struct ring_threads *rt, struct rt_op *o);
@@ -930,6 +932,34 @@ static int32_t rt_attempt(struct ring_threads *rt, struct rt_op *o,
 
 /* ---- starting and cancelling -------------------------------------- */
 
+/* Create a thread running @fn with every signal blocked (it inherits
+ * the mask): the process's signals are for its own threads.  0 or
+ * -errno. */
+static int rt_thread_create(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	sigset_t all, old;
+	int r;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = pthread_create(t, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return -r;
+}
+
+static void *rt_worker_main(void *arg);
+
+/* One worker more when the queue outgrows the idle ones; if the thread
+ * cannot be made, the workers there are take the queue in turn. */
+static void rt_grow_workers(struct ring_threads *rt)
+{
+	if (rt->idle_workers >= rt->wq_len || rt->nworkers >= rt->max_workers)
+		return;
+	if (rt_thread_create(&rt->workers[rt->nworkers], rt_worker_main,
+			     rt) == 0)
+		rt->nworkers++;
+}
+
 static void rt_to_workers(struct ring_threads *rt, struct rt_op *o)
 {
 	if (rt->wq_len == rt->wq_cap) {
@@ -951,6 +981,7 @@ static void rt_to_workers(struct ring_threads *rt, struct rt_op *o)
 	o->state = RT_WORKQ;
 	rt_started_add(rt, o);
 	pthread_cond_signal(&rt->work_cv);
+	rt_grow_workers(rt);
 }
 
 /* Try it now; what would wait goes to the poller. */
@@ -1358,8 +1389,11 @@ static void *rt_worker_main(void *arg)
 		struct rt_op *o;
 		int32_t res;
 
-		while (!rt->stopping && !rt->wq_len)
+		while (!rt->stopping && !rt->wq_len) {
+			rt->idle_workers++;
 			pthread_cond_wait(&rt->work_cv, &rt->lock);
+			rt->idle_workers--;
+		}
 		if (rt->stopping)
 			break;
 		o = rt_workq_pop(rt);
@@ -1609,34 +1643,18 @@ static int rt_alloc(struct ring_threads *rt, const struct ring_config *cfg)
 	return 0;
 }
 
-static int rt_create_threads(struct ring_threads *rt)
-{
-	unsigned want = rt_worker_count();
-	int r = pthread_create(&rt->poller, NULL, rt_poller_main, rt);
-
-	if (r)
-		return -r;
-	rt->poller_up = true;
-	for (; rt->nworkers < want; rt->nworkers++) {
-		r = pthread_create(&rt->workers[rt->nworkers], NULL,
-				   rt_worker_main, rt);
-		if (r)
-			return -r;
-	}
-	return 0;
-}
-
-/* The driver's threads block every signal (they inherit the mask they
- * are created with): the process's signals are for its own threads. */
+/* The poller and the first worker; the others come when needed. */
 static int rt_start_threads(struct ring_threads *rt)
 {
-	sigset_t all, old;
-	int r;
+	int r = rt_thread_create(&rt->poller, rt_poller_main, rt);
 
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	r = rt_create_threads(rt);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r < 0)
+		return r;
+	rt->poller_up = true;
+	rt->max_workers = rt_worker_count();
+	r = rt_thread_create(&rt->workers[0], rt_worker_main, rt);
+	if (r == 0)
+		rt->nworkers = 1;
 	return r;
 }
 

@@ -408,6 +408,55 @@ static void test_file_io(void **state)
 	run_both(files_scenario, files_check);
 }
 
+/* Many at once: the workers grow to take them, each lands whole. */
+static void many_files_scenario(struct env *e)
+{
+	unsigned char pattern[4096];
+	int fd = temp_file();
+
+	for (unsigned i = 0; i < 16; i++) {
+		memset(pattern, 'A' + i, sizeof(pattern));
+		assert_int_equal(pwrite(fd, pattern, sizeof(pattern),
+					(off_t)i * 4096), 4096);
+	}
+	set_file(e, 0, fd);
+	close(fd);
+	memset(slots, 0, sizeof(slots));
+	for (unsigned i = 0; i < 16; i++)
+		queue(e, (struct ring_op){ .opcode = SR_OP_READ,
+			  .file_index = 0, .addr = slots[i / 4] + (i % 4) * 4096,
+			  .len = 4096, .buf_index = (uint16_t)(i / 4),
+			  .offset = (uint64_t)(15 - i) * 4096,
+			  .user_data = 150 + i });
+	submit(e);
+	expect_more(e, 16);
+	for (unsigned i = 0; i < 16; i++)
+		queue(e, (struct ring_op){ .opcode = SR_OP_WRITE,
+			  .file_index = 0, .addr = slots[i / 4] + (i % 4) * 4096,
+			  .len = 4096, .buf_index = (uint16_t)(i / 4),
+			  .offset = (uint64_t)(16 + i) * 4096,
+			  .user_data = 170 + i });
+	submit(e);
+	expect_more(e, 16);
+}
+
+static void many_files_check(struct env *e)
+{
+	for (unsigned i = 0; i < 16; i++) {
+		const unsigned char *got = slots[i / 4] + (i % 4) * 4096;
+
+		expect_cqe(e, 150 + i, 0, 4096, 0);
+		expect_cqe(e, 170 + i, 0, 4096, 0);
+		assert_int_equal(got[0], 'A' + 15 - i);
+		assert_int_equal(got[4095], 'A' + 15 - i);
+	}
+}
+
+static void test_many_file_ops(void **state)
+{
+	run_both(many_files_scenario, many_files_check);
+}
+
 /* ---- sockets --------------------------------------------------------- */
 
 static void sockets_scenario(struct env *e)
@@ -1118,6 +1167,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fd_and_ready),
 		cmocka_unit_test(test_file_io),
+		cmocka_unit_test(test_many_file_ops),
 		cmocka_unit_test(test_sockets),
 		cmocka_unit_test(test_waitall),
 		cmocka_unit_test(test_multishot_recv),
