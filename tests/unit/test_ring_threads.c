@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <netinet/in.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -761,6 +762,84 @@ static void test_connect(void **state)
 	run_both(connect_scenario, connect_check);
 }
 
+/* TCP on loopback: the connect is in progress at first, and its result
+ * is the socket's error once it is writable. */
+static void tcp_connect_scenario(struct env *e)
+{
+	static struct sockaddr_in there, closed;
+	socklen_t len = sizeof(there);
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int s1 = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int s2 = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int probe = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(lfd >= 0 && s1 >= 0 && s2 >= 0 && probe >= 0);
+	there = (struct sockaddr_in){ .sin_family = AF_INET,
+				      .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	assert_int_equal(bind(lfd, (struct sockaddr *)&there, len), 0);
+	assert_int_equal(listen(lfd, 8), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&there, &len), 0);
+	/* A port bound but not listening refuses. */
+	closed = there;
+	closed.sin_port = 0;
+	assert_int_equal(bind(probe, (struct sockaddr *)&closed, len), 0);
+	assert_int_equal(getsockname(probe, (struct sockaddr *)&closed, &len), 0);
+	e->peer[0] = lfd;
+	e->peer[1] = probe;
+	set_file(e, 5, s1);
+	set_file(e, 6, s2);
+	e->peer[2] = s1; /* shares its open file description with the ring's */
+	close(s2);
+	queue(e, (struct ring_op){ .opcode = SR_OP_CONNECT, .file_index = 5,
+		  .addr = &there, .len = sizeof(there), .user_data = 55 });
+	queue(e, (struct ring_op){ .opcode = SR_OP_CONNECT, .file_index = 6,
+		  .addr = &closed, .len = sizeof(closed), .user_data = 56 });
+	submit(e);
+	expect_more(e, 2);
+	/* The caller's socket is blocking still. */
+	assert_int_equal(fcntl(e->peer[2], F_GETFL) & O_NONBLOCK, 0);
+}
+
+static void tcp_connect_check(struct env *e)
+{
+	expect_cqe(e, 55, 0, 0, 0);
+	expect_cqe(e, 56, 0, -ECONNREFUSED, 0);
+}
+
+static void test_tcp_connect(void **state)
+{
+	run_both(tcp_connect_scenario, tcp_connect_check);
+}
+
+/* A timeout that fires fails its link like any error. */
+static void timeout_chain_scenario(struct env *e)
+{
+	static struct __kernel_timespec ts;
+
+	ts = ms_ts(20);
+	queue(e, (struct ring_op){ .opcode = SR_OP_TIMEOUT, .addr = &ts,
+		  .link = SR_LINK, .user_data = 75 });
+	queue(e, (struct ring_op){ .opcode = SR_OP_NOP, .user_data = 76 });
+	queue(e, (struct ring_op){ .opcode = SR_OP_TIMEOUT, .addr = &ts,
+		  .link = SR_LINK_HARD, .user_data = 77 });
+	queue(e, (struct ring_op){ .opcode = SR_OP_NOP, .user_data = 78 });
+	submit(e);
+	expect_more(e, 4);
+}
+
+static void timeout_chain_check(struct env *e)
+{
+	expect_cqe(e, 75, 0, -ETIME, 0);
+	expect_cqe(e, 76, 0, -ECANCELED, 0);
+	expect_cqe(e, 77, 0, -ETIME, 0);
+	expect_cqe(e, 78, 0, 0, 0);
+}
+
+static void test_timeout_in_chain(void **state)
+{
+	run_both(timeout_chain_scenario, timeout_chain_check);
+}
+
 /* ---- poll ------------------------------------------------------------ */
 
 static void poll_scenario(struct env *e)
@@ -1174,6 +1253,8 @@ int main(void)
 		cmocka_unit_test(test_multishot_recv_end),
 		cmocka_unit_test(test_accept),
 		cmocka_unit_test(test_connect),
+		cmocka_unit_test(test_tcp_connect),
+		cmocka_unit_test(test_timeout_in_chain),
 		cmocka_unit_test(test_poll),
 		cmocka_unit_test(test_timeouts),
 		cmocka_unit_test(test_links),
