@@ -136,8 +136,12 @@ struct sr_rings {
 	unsigned char *rec;      /* one record: encoded, or copied out */
 };
 
+struct sr_local;
+
 struct sr_client {
 	int sock;
+	int backend;              /* enum sr_backend: who serves us */
+	struct sr_local *local;   /* DIRECT, THREADS: our worker (local.h) */
 	uint32_t spin_us; /* spin this long for a completion before sleeping */
 	struct spin_guard spin;   /* contended: no spinning for a while */
 	int error;      /* sticky -errno once the session is unusable */

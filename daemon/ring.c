@@ -178,6 +178,8 @@ int ring_driver_init(struct ring_driver *rd, const struct ring_config *cfg)
 	int r;
 
 	memset(rd, 0, sizeof(*rd));
+	if (cfg->threads)
+		return -ENOSYS; /* placeholder until ring_threads.c lands */
 	r = ring_driver_setup(rd, cfg->entries);
 	if (r < 0)
 		return r;

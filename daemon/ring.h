@@ -43,6 +43,7 @@ struct ring_config {
 	 * kernel's default).  The kernel keeps one pool per submitting
 	 * thread, so the bound is that thread's, shared by its sessions. */
 	unsigned iowq_bounded, iowq_unbounded;
+	bool threads;              /* a thread pool, not io_uring */
 };
 
 /* An operation the validator accepted, in kernel terms. */

@@ -627,6 +627,7 @@ int worker_new(struct server *srv, const struct worker_config *cfg,
 	w->env.kernel_lacks = cfg->kernel_lacks;
 	w->env.topo = cfg->topo;
 	w->env.node = -1;
+	w->env.ring_threads = cfg->ring_threads;
 	w->mail_src.kind = SOURCE_MAIL;
 	w->offload_src.kind = SOURCE_OFFLOAD;
 	pthread_mutex_init(&w->mail_lock, NULL);

@@ -36,6 +36,7 @@ struct worker_config {
 	uint64_t kernel_lacks; /* see session_env */
 	const struct numa_topo *topo; /* see session_env */
 	int node;           /* pinned to this NUMA node's CPUs; -1: not */
+	bool ring_threads;  /* see session_env */
 };
 
 /* Make a worker and start its thread (and its offload thread), with
