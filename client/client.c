@@ -485,6 +485,11 @@ static int sr_make_poll_fd(struct sr_client *c)
 	if (!ret && c->rings.on)
 		ret = sr_watch(c->poll_fd, EPOLL_CTL_ADD, c->rings.cq_efd,
 			       EPOLLIN);
+	/* In-process: readable when its loop has work, which sr_peek_cqe
+	 * then runs. */
+	if (!ret && c->local)
+		ret = sr_watch(c->poll_fd, EPOLL_CTL_ADD, srl_local_fd(c->local),
+			       EPOLLIN);
 	if (ret) {
 		close(c->poll_fd);
 		if (c->ready_efd >= 0)

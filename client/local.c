@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * local.c - the in-process backends: one saferringd worker (worker.c,
- * with its offload thread) per client, serving one session over a
- * socketpair, its ring driver on io_uring (direct) or on a thread pool
- * (threads).  The client talks to it exactly as to the daemon, over the
- * same transports, so nothing above this file knows which backend runs.
+ * local.c - the in-process backends: one saferringd worker (worker.c)
+ * per client, serving one session over a socketpair, its ring driver on
+ * io_uring (direct) or on a thread pool (threads).  The client talks to
+ * it exactly as to the daemon, over the same transports; the worker has
+ * no thread of its own (only its offload thread, for set-up): the
+ * client's own calls run its loop, wherever the client would otherwise
+ * wait for the daemon (srl_local_poll, and srl_local_fd in its polls).
  *
  * This file is the worker's embedder: it plays the part server.c plays
  * in the daemon (the server_* calls worker.h asks for), with a policy of
@@ -15,6 +17,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +36,9 @@
 
 /* Spin of the worker's polling of the rings: the daemon's default. */
 #define LOCAL_SPIN_US 50U
+/* While draining at sr_close: a bound on each sleep, in case a wake-up
+ * is not one the worker's epoll sees (none is known). */
+#define LOCAL_DRAIN_POLL_MS 10
 
 /* worker.h's "server": what one client's worker reports to. */
 struct server {
@@ -155,6 +161,16 @@ static void local_quiet_logs(void)
 		log_set_verbose(1);
 }
 
+bool srl_local_poll(struct sr_local *l)
+{
+	return worker_poll(l->srv.worker);
+}
+
+int srl_local_fd(const struct sr_local *l)
+{
+	return worker_fd(l->srv.worker);
+}
+
 int srl_local_start(int backend, struct sr_local **out, int *sock)
 {
 	struct session_peer peer = { .file_size_limit = UINT64_MAX,
@@ -165,6 +181,7 @@ int srl_local_start(int backend, struct sr_local **out, int *sock)
 		.pinned_max = UINT64_MAX, /* RLIMIT_MEMLOCK is the bound */
 		.node = -1,
 		.ring_threads = backend == SR_BACKEND_THREADS,
+		.embedded = true,
 	};
 	struct sr_local *l;
 	struct session *s;
@@ -244,13 +261,16 @@ void srl_local_stop(struct sr_local *l)
 	if (getpid() != l->pid)
 		return;
 	srv = &l->srv;
-	/* The client hung up: the session cancels and drains on its own;
-	 * stop makes the worker say when nothing is left. */
+	/* The client hung up: the session cancels and drains as we run the
+	 * loop; stop makes the worker say when nothing is left. */
 	worker_stop(srv->worker);
-	pthread_mutex_lock(&srv->lock);
-	while (!srv->drained)
-		pthread_cond_wait(&srv->cond, &srv->lock);
-	pthread_mutex_unlock(&srv->lock);
+	while (!srv->drained) {
+		struct pollfd p = { .fd = worker_fd(srv->worker),
+				    .events = POLLIN };
+
+		if (!worker_poll(srv->worker))
+			poll(&p, 1, LOCAL_DRAIN_POLL_MS);
+	}
 	worker_exit(srv->worker);
 	worker_join(srv->worker);
 	worker_free(srv->worker);
