@@ -216,8 +216,8 @@ struct sr_params { /* 32 bytes */
  *   DAEMON   saferringd, over its socket: the only one for a process
  *            denied io_uring, and the only one whose policy the program
  *            cannot change.
- *   DIRECT   an io_uring of this process, served by a thread of the
- *            library: for programs allowed io_uring.
+ *   DIRECT   an io_uring of this process, driven in the library's own
+ *            calls: for programs allowed io_uring.
  *   THREADS  a pool of threads of this process doing plain system calls:
  *            where there is neither a daemon nor io_uring.
  *   AUTO     DAEMON at the default socket ($SAFERRING_SOCKET or
