@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "op_table.h"
+#include "ring_threads.h"
 #include "saferring.h"
 
 /*
@@ -39,6 +40,10 @@ static char ring_memory_reuse;
 #define ring_memory_released() do { } while (0)
 #define ring_memory_acquired() do { } while (0)
 #endif
+
+/* The threads driver: one branch a call, never taken on io_uring's path,
+ * so that path stays as it was. */
+#define ON_THREADS(rd) __builtin_expect((rd)->threads != NULL, 0)
 
 #define NO_KERNEL_OP 0xff
 /* The receive pool's buffer group. */
@@ -179,7 +184,7 @@ int ring_driver_init(struct ring_driver *rd, const struct ring_config *cfg)
 
 	memset(rd, 0, sizeof(*rd));
 	if (cfg->threads)
-		return -ENOSYS; /* placeholder until ring_threads.c lands */
+		return ring_threads_init(rd, cfg);
 	r = ring_driver_setup(rd, cfg->entries);
 	if (r < 0)
 		return r;
@@ -209,6 +214,10 @@ int ring_driver_init(struct ring_driver *rd, const struct ring_config *cfg)
 
 void ring_driver_exit(struct ring_driver *rd)
 {
+	if (ON_THREADS(rd)) {
+		ring_threads_exit(rd);
+		return;
+	}
 	if (rd->live) {
 		int fd = rd->ring.ring_fd;
 
@@ -232,11 +241,15 @@ void ring_driver_exit(struct ring_driver *rd)
 
 int ring_driver_fd(const struct ring_driver *rd)
 {
+	if (ON_THREADS(rd))
+		return ring_threads_fd(rd->threads);
 	return rd->ring.ring_fd;
 }
 
 int ring_driver_set_file(struct ring_driver *rd, unsigned index, int fd)
 {
+	if (ON_THREADS(rd))
+		return ring_threads_set_file(rd->threads, index, fd);
 	int r = io_uring_register_files_update(&rd->ring, index, &fd, 1);
 
 	return r < 0 ? r : 0;
@@ -244,11 +257,15 @@ int ring_driver_set_file(struct ring_driver *rd, unsigned index, int fd)
 
 int ring_driver_clear_file(struct ring_driver *rd, unsigned index)
 {
+	if (ON_THREADS(rd))
+		return ring_threads_clear_file(rd->threads, index);
 	return ring_driver_set_file(rd, index, -1);
 }
 
 int ring_driver_reserve(struct ring_driver *rd, unsigned n)
 {
+	if (ON_THREADS(rd))
+		return ring_threads_reserve(rd->threads, n);
 	if (io_uring_sq_space_left(&rd->ring) >= n)
 		return 0;
 	int r = ring_driver_submit(rd);
@@ -360,6 +377,8 @@ int ring_driver_queue(struct ring_driver *rd, const struct ring_op *op)
 {
 	struct io_uring_sqe *sqe;
 
+	if (ON_THREADS(rd))
+		return ring_threads_queue(rd->threads, op);
 	/* Refuse before taking an SQE: a taken SQE is submitted. */
 	if (op->opcode >= KERNEL_OPCODE_COUNT ||
 	    kernel_opcode[op->opcode] == NO_KERNEL_OP)
@@ -400,11 +419,15 @@ static int ring_driver_queue_cancel(struct ring_driver *rd, uint64_t target,
 
 int ring_driver_cancel(struct ring_driver *rd, uint64_t user_data)
 {
+	if (ON_THREADS(rd))
+		return ring_threads_cancel(rd->threads, user_data);
 	return ring_driver_queue_cancel(rd, user_data, 0);
 }
 
 int ring_driver_cancel_all(struct ring_driver *rd)
 {
+	if (ON_THREADS(rd))
+		return ring_threads_cancel_all(rd->threads);
 	return ring_driver_queue_cancel(rd, 0, IORING_ASYNC_CANCEL_ANY);
 }
 
@@ -412,6 +435,8 @@ int ring_driver_submit(struct ring_driver *rd)
 {
 	int r;
 
+	if (ON_THREADS(rd))
+		return ring_threads_submit(rd->threads);
 	do
 		r = io_uring_submit(&rd->ring);
 	while (r == -EINTR);
@@ -421,6 +446,10 @@ int ring_driver_submit(struct ring_driver *rd)
 void ring_driver_provide(struct ring_driver *rd, void *addr, uint32_t len,
 			 uint16_t bid)
 {
+	if (ON_THREADS(rd)) {
+		ring_threads_provide(rd->threads, addr, len, bid);
+		return;
+	}
 	io_uring_buf_ring_add(rd->pool, addr, len, bid,
 			      io_uring_buf_ring_mask(rd->pool_entries), 0);
 	/* A release store of the tail: the kernel sees the entry whole. */
@@ -432,6 +461,8 @@ unsigned ring_driver_reap(struct ring_driver *rd, ring_cqe_fn fn, void *arg)
 	struct io_uring_cqe *cqe;
 	unsigned head, n = 0;
 
+	if (ON_THREADS(rd))
+		return ring_threads_reap(rd->threads, fn, arg);
 	io_uring_for_each_cqe(&rd->ring, head, cqe) {
 		fn(arg, cqe->user_data, cqe->res, cqe->flags);
 		n++;
@@ -442,6 +473,8 @@ unsigned ring_driver_reap(struct ring_driver *rd, ring_cqe_fn fn, void *arg)
 
 bool ring_driver_ready(const struct ring_driver *rd)
 {
+	if (ON_THREADS(rd))
+		return ring_threads_ready(rd->threads);
 	return rd->live && io_uring_cq_ready(&rd->ring) > 0;
 }
 

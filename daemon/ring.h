@@ -23,9 +23,14 @@
 
 #include <liburing.h>
 
+struct ring_threads;
+
 struct ring_driver {
 	struct io_uring ring;
 	bool live;
+	/* Set when the driver runs on threads (ring_threads.c) instead of
+	 * io_uring: every ring_driver_* call goes there. */
+	struct ring_threads *threads;
 	struct io_uring_buf_ring *pool; /* the receive pool's ring */
 	size_t pool_bytes;
 	unsigned pool_entries;
@@ -43,7 +48,9 @@ struct ring_config {
 	 * kernel's default).  The kernel keeps one pool per submitting
 	 * thread, so the bound is that thread's, shared by its sessions. */
 	unsigned iowq_bounded, iowq_unbounded;
-	bool threads;              /* a thread pool, not io_uring */
+	/* Do the operations with plain system calls on a thread pool
+	 * (ring_threads.h), for where io_uring is unavailable. */
+	bool threads;
 };
 
 /* An operation the validator accepted, in kernel terms. */
