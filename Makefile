@@ -36,6 +36,10 @@ DAEMON_LIBS  := $(if $(URING_A),$(URING_A),-luring) -lprotobuf-c -lseccomp -lsys
 # libsaferring loads libseccomp itself when sr_sandbox_deny_io_uring() is
 # called (client/sandbox.c): its users do not link it.
 CLIENT_LIBS  := -lprotobuf-c
+# liburing goes inside libsaferring (its archive is PIC): its names stay
+# private (the version script, objcopy below), and a program that links
+# its own liburing gets its own.
+LIB_URING    := $(if $(URING_A),$(URING_A),-luring)
 
 DEB_PACKAGES := gcc make pkg-config liburing-dev libseccomp-dev \
                 libprotobuf-c-dev protobuf-c-compiler libcmocka-dev \
@@ -58,6 +62,12 @@ obj = $(patsubst %.c,$(B)/obj/%.o,$(patsubst $(B)/%,%,$(1)))
 
 COMMON_OBJ   := $(call obj,$(COMMON_SRC))
 DAEMON_OBJ   := $(call obj,$(DAEMON_SRC))
+# saferringd's session code, which libsaferring's in-process backends
+# (client/local.c) serve with one of the daemon's workers: all of it but
+# the listener, the configuration file and the daemon's own confinement.
+LOCAL_SRC    := $(filter-out daemon/server.c daemon/config.c \
+                  daemon/confine.c daemon/privdrop.c,$(DAEMON_SRC))
+LOCAL_OBJ    := $(call obj,$(LOCAL_SRC))
 CLIENT_OBJ   := $(call obj,$(CLIENT_SRC))
 TESTLIB_OBJ  := $(call obj,$(TESTLIB_SRC))
 
@@ -86,6 +96,12 @@ E2E_V1_TESTS := $(addprefix $(B)/tests/,test_roundtrip test_ops_files \
                   test_admission test_sigterm test_killed_client \
                   test_backpressure test_evloop_api test_evloop_epoll \
                   test_evloop_uv test_properties test_threads)
+# The operation tests run once more on each in-process backend
+# (SAFERRING_BACKEND=direct, =threads): the same checks, statuses and
+# completions whoever does the I/O.
+E2E_BACKEND_TESTS := $(addprefix $(B)/tests/,test_ops_files test_ops_sockets \
+                  test_ops_chains test_ops_multishot test_ops_timeouts \
+                  test_evloop_api test_threads)
 
 .PHONY: all deps users run check check-asan check-tsan check-tsan-run \
         check-run clean abi-baseline
@@ -143,7 +159,10 @@ check-asan: deps users
 
 check-run: all
 	@B=$(B) tests/run-tests.sh $(UNIT_TESTS) $(E2E_TESTS) \
-	  $(addprefix v1:,$(E2E_V1_TESTS)) $(wildcard tests/scripts/test_*.sh)
+	  $(addprefix v1:,$(E2E_V1_TESTS)) \
+	  $(addprefix direct:,$(E2E_BACKEND_TESTS)) \
+	  $(addprefix threads:,$(E2E_BACKEND_TESTS)) \
+	  $(wildcard tests/scripts/test_*.sh)
 
 # ThreadSanitizer (libtsan comes with gcc): the unit tests, and the
 # end-to-end tests that drive the daemon's threads hardest (workers,
@@ -160,7 +179,7 @@ check-run: all
 TSAN_E2E_TESTS := $(addprefix $(B)/tests/,test_workers test_roundtrip \
                     test_load test_sigterm test_backpressure \
                     test_hostile_storm test_limits test_killed_client \
-                    test_refusals test_threads)
+                    test_refusals test_threads test_backend)
 
 check-tsan: deps users
 	@$(MAKE) --no-print-directory B=build-tsan \
@@ -169,7 +188,8 @@ check-tsan: deps users
 
 check-tsan-run: all
 	@B=$(B) SAFERRING_THREADS_OPS=100000 tests/scripts/tsan-run.sh \
-	  $(UNIT_TESTS) $(TSAN_E2E_TESTS) v1:$(B)/tests/test_threads
+	  $(UNIT_TESTS) $(TSAN_E2E_TESTS) v1:$(B)/tests/test_threads \
+	  direct:$(B)/tests/test_threads threads:$(B)/tests/test_threads
 
 $(PROTO_C) $(PROTO_H): proto/saferring.proto
 	@mkdir -p $(B)/gen
@@ -188,11 +208,11 @@ $(SAFERRINGD): $(call obj,$(DAEMON_MAIN)) $(DAEMON_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LIBS)
 
-$(LIB_SO): $(CLIENT_OBJ) $(COMMON_OBJ) $(LIB_MAP)
+$(LIB_SO): $(CLIENT_OBJ) $(LOCAL_OBJ) $(COMMON_OBJ) $(LIB_MAP)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -shared -Wl,-soname,libsaferring.so.$(SO_MAJOR) \
-	  -Wl,--version-script=$(LIB_MAP) -o $@ \
-	  $(CLIENT_OBJ) $(COMMON_OBJ) $(CLIENT_LIBS)
+	  -Wl,--version-script=$(LIB_MAP) -Wl,-z,defs -o $@ \
+	  $(CLIENT_OBJ) $(LOCAL_OBJ) $(COMMON_OBJ) $(LIB_URING) $(CLIENT_LIBS)
 	ln -sf $(notdir $@) $(B)/lib/libsaferring.so.$(SO_MAJOR)
 	ln -sf libsaferring.so.$(SO_MAJOR) $(B)/lib/libsaferring.so
 
@@ -205,9 +225,10 @@ $(LIB_SYMS): $(LIB_MAP)
 # rest (wire_*, srl_*, the protobuf-c code's saferring__*) become local,
 # as the version script makes them in the shared library, so none of
 # them can clash with a name of the program that links it.
-$(LIB_A): $(CLIENT_OBJ) $(COMMON_OBJ) $(LIB_SYMS)
+$(LIB_A): $(CLIENT_OBJ) $(LOCAL_OBJ) $(COMMON_OBJ) $(LIB_SYMS)
 	@mkdir -p $(dir $@)
-	$(CC) -r -nostdlib -o $(B)/lib/libsaferring.o $(CLIENT_OBJ) $(COMMON_OBJ)
+	$(CC) -r -nostdlib -o $(B)/lib/libsaferring.o $(CLIENT_OBJ) \
+	  $(LOCAL_OBJ) $(COMMON_OBJ) $(LIB_URING)
 	$(OBJCOPY) --keep-global-symbols=$(LIB_SYMS) $(B)/lib/libsaferring.o
 	rm -f $@ && $(AR) rcs $@ $(B)/lib/libsaferring.o
 	rm -f $(B)/lib/libsaferring.o

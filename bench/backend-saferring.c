@@ -67,6 +67,23 @@ static void srb_note_session(struct bench *b, const struct sr_limits *lim)
 	b->sr_spin_us = lim->spin_us;
 }
 
+/* --sr-backend direct or threads: an in-process session, no daemon. */
+static struct sr_client *srb_connect_local(struct bench *b,
+					   const struct sr_params *p)
+{
+	struct sr_params mine = *p;
+	struct sr_client *c = NULL;
+	int r;
+
+	mine.backend = (uint32_t)b->o->sr_backend;
+	r = sr_connect(NULL, &mine, &c);
+	if (r < 0)
+		bench_die("saferring %s backend: %s",
+			  sr_backend_name(b->o->sr_backend), strerror(-r));
+	b->sr_backend = sr_backend(c);
+	return c;
+}
+
 /* Connect to the daemon, starting a private one if none is named. */
 static struct sr_client *srb_connect(struct bench *b, struct private_daemon *d,
 				     const struct sr_params *p)
@@ -76,6 +93,9 @@ static struct sr_client *srb_connect(struct bench *b, struct private_daemon *d,
 	uint64_t give_up;
 	int r;
 
+	if (b->o->sr_backend != SR_BACKEND_DAEMON)
+		return srb_connect_local(b, p);
+	b->sr_backend = SR_BACKEND_DAEMON;
 	if (path) {
 		r = sr_connect(path, p, &c);
 		if (r < 0)
@@ -422,6 +442,9 @@ int backend_saferring_idle(struct bench *b)
 	struct sr_limits lim;
 	int r;
 
+	if (o->sr_backend != SR_BACKEND_DAEMON)
+		bench_die("--workload idle measures the daemon's idle sessions: "
+			  "--sr-backend daemon only");
 	cs[0] = srb_connect(b, &d, &p);
 	b->peer_kind = "daemon";
 	sr_limits(cs[0], &lim);

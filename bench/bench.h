@@ -50,6 +50,7 @@ struct bench_opts {
 	uint64_t size;
 	unsigned connections;
 	const char *socket;   /* saferring: daemon socket, NULL: env/private */
+	int sr_backend;       /* saferring: enum sr_backend (--sr-backend) */
 	const char *daemon;   /* saferringd to start for a private daemon */
 	const char *label;    /* passed through to the output */
 	int pin;              /* 0: no; 1: peer on our CPU; 2: on another */
@@ -133,6 +134,7 @@ struct bench {
 	bool sr_session;        /* saferring: the fields below are known */
 	uint32_t sr_flags;      /* saferring: sr_limits.flags it got */
 	uint32_t sr_spin_us;    /* saferring: sr_limits.spin_us */
+	int sr_backend;         /* saferring: sr_backend() of the session */
 	unsigned eff_qd;        /* ops actually kept in flight */
 	unsigned nthreads;      /* threads doing I/O */
 

@@ -380,8 +380,9 @@ static void report(const struct bench *b)
 			printf(",\"%s_cpu_s\":%.3f,\"%s_cpu_pct\":%.3f", pk, peer,
 			       pk, 100 * peer / secs);
 		if (b->sr_session)
-			printf(",\"transport\":\"%s\",\"inline\":%s,"
-			       "\"spin_us\":%u",
+			printf(",\"sr_backend\":\"%s\",\"transport\":\"%s\","
+			       "\"inline\":%s,\"spin_us\":%u",
+			       sr_backend_name(b->sr_backend),
 			       b->sr_flags & SR_LIMITS_RINGS ? "rings" : "socket",
 			       b->sr_flags & SR_LIMITS_INLINE ? "true" : "false",
 			       b->sr_spin_us);
@@ -413,7 +414,8 @@ static void report(const struct bench *b)
 		printf(", %" PRIu64 " fdatasyncs", b->syncs);
 	printf(")\n");
 	if (b->sr_session)
-		printf("saferring: transport %s, inline attempt %s, spin %u us\n",
+		printf("saferring: backend %s, transport %s, inline attempt %s, "
+		       "spin %u us\n", sr_backend_name(b->sr_backend),
 		       b->sr_flags & SR_LIMITS_RINGS ? "rings (v2)" : "socket (v1)",
 		       b->sr_flags & SR_LIMITS_INLINE ? "on" : "off",
 		       b->sr_spin_us);
@@ -475,6 +477,9 @@ static void usage(FILE *f)
 		"      --daemon PATH    saferringd for the private daemon (default:\n"
 		"                       ../sbin/saferringd beside this program)\n"
 		"      --batch N        saferring: most operations per submit\n"
+		"      --sr-backend B   saferring: daemon (default), direct (an\n"
+		"                       io_uring of this process) or threads (a\n"
+		"                       thread pool of this process): sr_params\n"
 		"      --pin same|cross this process on CPU 0, the daemon, echo\n"
 		"                       server or pingpong peer it started on CPU\n"
 		"                       0 too (same) or on CPU 1 (cross)\n"
@@ -529,7 +534,7 @@ static int lookup(const char *const *names, unsigned n, const char *s)
 enum {
 	OPT_BS = 256, OPT_QD, OPT_THREADS, OPT_DIRECT, OPT_SECONDS, OPT_WARMUP,
 	OPT_FILE, OPT_SIZE, OPT_FSYNC, OPT_CONN, OPT_SOCKET, OPT_DAEMON,
-	OPT_BATCH, OPT_LABEL, OPT_JSON, OPT_PIN,
+	OPT_BATCH, OPT_LABEL, OPT_JSON, OPT_PIN, OPT_SR_BACKEND,
 };
 
 static void parse_args(int argc, char **argv, struct bench_opts *o)
@@ -553,6 +558,7 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
 		{ "label", required_argument, NULL, OPT_LABEL },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "pin", required_argument, NULL, OPT_PIN },
+		{ "sr-backend", required_argument, NULL, OPT_SR_BACKEND },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -563,6 +569,7 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
 	*o = (struct bench_opts){
 		.bs = 4096, .qd = 1, .fsync_every = 32, .seconds = 5,
 		.warmup = 0.5, .size = DEFAULT_SIZE, .connections = 64,
+		.sr_backend = SR_BACKEND_DAEMON,
 	};
 	while ((opt = getopt_long(argc, argv, "b:w:h", opts, NULL)) != -1) {
 		switch (opt) {
@@ -613,6 +620,15 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
 			if (v < 0)
 				bench_die("--pin takes none, same or cross");
 			o->pin = v;
+			break;
+		case OPT_SR_BACKEND:
+			o->sr_backend = -1;
+			for (int k = SR_BACKEND_DAEMON; k <= SR_BACKEND_THREADS; k++)
+				if (!strcmp(optarg, sr_backend_name(k)))
+					o->sr_backend = k;
+			if (o->sr_backend < 0)
+				bench_die("--sr-backend takes daemon, direct or "
+					  "threads");
 			break;
 		case 'h':
 			usage(stdout);

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "local.h"
 
 /* The public structs' sizes are the ABI's (saferring.h): a change here
  * must be deliberate, and then abi/libsaferring.so.1.abi changes too. */
@@ -38,6 +39,7 @@ static unsigned min_u(unsigned a, unsigned b)
 static int sr_open_socket(struct sr_client *c, const char *path)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	int ret;
 
 	if (!path)
 		path = secure_getenv(SR_SOCKET_ENV);
@@ -50,9 +52,83 @@ static int sr_open_socket(struct sr_client *c, const char *path)
 	c->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (c->sock < 0)
 		return -errno;
-	if (connect(c->sock, (struct sockaddr *)&addr, sizeof(addr)) < 0)
-		return -errno;
+	if (connect(c->sock, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		ret = -errno;
+		close(c->sock);
+		c->sock = -1;
+		return ret;
+	}
 	return 0;
+}
+
+static const char *const backend_names[] = {
+	[SR_BACKEND_DEFAULT] = "default",
+	[SR_BACKEND_AUTO] = "auto",
+	[SR_BACKEND_DAEMON] = "daemon",
+	[SR_BACKEND_DIRECT] = "direct",
+	[SR_BACKEND_THREADS] = "threads",
+};
+_Static_assert(sizeof(backend_names) / sizeof(backend_names[0]) ==
+	       SR_BACKEND_THREADS + 1, "every backend has a name");
+
+const char *sr_backend_name(int backend)
+{
+	if (backend < 0 || backend > SR_BACKEND_THREADS)
+		return NULL;
+	return backend_names[backend];
+}
+
+int sr_backend(const struct sr_client *c)
+{
+	return c ? c->backend : -EINVAL;
+}
+
+/* The backend asked for: sr_params, else $SAFERRING_BACKEND, else auto. */
+static int sr_want_backend(const struct sr_params *p)
+{
+	const char *env;
+
+	if (p && p->backend) {
+		if (p->backend > SR_BACKEND_THREADS)
+			return -EINVAL;
+		return (int)p->backend;
+	}
+	env = secure_getenv("SAFERRING_BACKEND");
+	if (!env || !*env)
+		return SR_BACKEND_AUTO;
+	for (int b = SR_BACKEND_AUTO; b <= SR_BACKEND_THREADS; b++)
+		if (strcmp(env, backend_names[b]) == 0)
+			return b;
+	return -EINVAL; /* a typo must not pick a backend silently */
+}
+
+static int sr_open_backend(struct sr_client *c, const char *path, int want)
+{
+	int ret;
+
+	switch (want) {
+	case SR_BACKEND_DAEMON:
+		ret = sr_open_socket(c, path);
+		break;
+	case SR_BACKEND_DIRECT:
+	case SR_BACKEND_THREADS:
+		ret = srl_local_start(want, &c->local, &c->sock);
+		break;
+	case SR_BACKEND_AUTO:
+		/* A named socket is that daemon; its absence is the error. */
+		ret = sr_open_socket(c, path);
+		if (path || (ret != -ENOENT && ret != -ECONNREFUSED))
+			return ret ? ret : (c->backend = SR_BACKEND_DAEMON, 0);
+		want = srl_local_direct_usable() == 0 ? SR_BACKEND_DIRECT :
+		       SR_BACKEND_THREADS;
+		ret = srl_local_start(want, &c->local, &c->sock);
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (!ret)
+		c->backend = want;
+	return ret;
 }
 
 static int sr_send_hello(struct sr_client *c, const struct sr_params *p,
@@ -265,7 +341,7 @@ int sr_connect(const char *path, const struct sr_params *params,
 	Saferring__Reply *r;
 	struct sr_client *c;
 	int fds[3] = { -1, -1, -1 };
-	int ret;
+	int want = 0, ret;
 
 	if (!out)
 		return -EINVAL;
@@ -280,6 +356,10 @@ int sr_connect(const char *path, const struct sr_params *params,
 	/* Without it, spinning just never backs off. */
 	spin_guard_init(&c->spin);
 	ret = sr_take_params(c, params);
+	if (!ret)
+		want = sr_want_backend(params);
+	if (want < 0)
+		ret = want;
 	if (!ret && params && (params->flags & SR_PARAMS_THREADSAFE))
 		ret = srl_ts_init(c);
 	if (ret)
@@ -291,7 +371,7 @@ int sr_connect(const char *path, const struct sr_params *params,
 	}
 	wire_arena_init(&c->unpack, c->unpack_buf, SR_UNPACK_SIZE);
 
-	ret = sr_open_socket(c, path);
+	ret = sr_open_backend(c, path, want);
 	if (!ret)
 		ret = sr_send_hello(c, params, c->want_rings);
 	if (ret)
@@ -338,6 +418,8 @@ void sr_close(struct sr_client *c)
 		munmap(c->arena, c->arena_size);
 	if (c->sock >= 0)
 		close(c->sock);
+	/* After the hang-up: the session drains before the worker goes. */
+	srl_local_stop(c->local);
 	free(c->slots);
 	free(c->handles);
 	free(c->ops);
@@ -402,6 +484,11 @@ static int sr_make_poll_fd(struct sr_client *c)
 			       EPOLLIN | (c->send_blocked ? EPOLLOUT : 0));
 	if (!ret && c->rings.on)
 		ret = sr_watch(c->poll_fd, EPOLL_CTL_ADD, c->rings.cq_efd,
+			       EPOLLIN);
+	/* In-process: readable when its loop has work, which sr_peek_cqe
+	 * then runs. */
+	if (!ret && c->local)
+		ret = sr_watch(c->poll_fd, EPOLL_CTL_ADD, srl_local_fd(c->local),
 			       EPOLLIN);
 	if (ret) {
 		close(c->poll_fd);

@@ -10,6 +10,7 @@
 #ifndef SAFERRING_CLIENT_H
 #define SAFERRING_CLIENT_H
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -136,8 +137,12 @@ struct sr_rings {
 	unsigned char *rec;      /* one record: encoded, or copied out */
 };
 
+struct sr_local;
+
 struct sr_client {
 	int sock;
+	int backend;              /* enum sr_backend: who serves us */
+	struct sr_local *local;   /* DIRECT, THREADS: our worker (local.h) */
 	uint32_t spin_us; /* spin this long for a completion before sleeping */
 	struct spin_guard spin;   /* contended: no spinning for a while */
 	int error;      /* sticky -errno once the session is unusable */
@@ -257,6 +262,15 @@ int srl_pump(struct sr_client *c, bool wait, Saferring__Reply **ctl);
 /* Sleep until completions (or an error) may have come, for @timeout_ns
  * at most (-1: no limit).  0, -ETIME, or -errno. */
 int srl_wait_event(struct sr_client *c, int64_t timeout_ns);
+/* ppoll(2) of @p, which also serves an in-process backend's worker
+ * (local.h): its descriptor is polled beside them, and a pass of its loop
+ * that did something counts as a wake-up (1, every revents 0).  The
+ * caller holds the client's lock if it has one.  >= 0 or -errno, as
+ * ppoll's count. */
+int srl_ppoll(struct sr_client *c, struct pollfd *p, unsigned n,
+	      const struct timespec *ts);
+/* An in-process backend's worker takes what was just sent. */
+void srl_local_kick(struct sr_client *c);
 /* srl_pump(c, true, NULL), but a client shared by threads waits with
  * srl_ts_wait: 0 when something was taken or may have come. */
 int srl_pump_wait(struct sr_client *c);

@@ -11,11 +11,13 @@
  * message.
  */
 #include <errno.h>
+#include <string.h>
 #include <poll.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "client.h"
+#include "local.h"
 
 int srl_fail(struct sr_client *c, int err)
 {
@@ -29,14 +31,51 @@ int srl_fail(struct sr_client *c, int err)
 	return err;
 }
 
+int srl_ppoll(struct sr_client *c, struct pollfd *p, unsigned n,
+	      const struct timespec *ts)
+{
+	struct pollfd all[4];
+	int rc;
+
+	if (!c->local) {
+		rc = ppoll(p, n, ts, NULL);
+		return rc < 0 ? -errno : rc;
+	}
+	if (n >= sizeof(all) / sizeof(all[0]))
+		return -EINVAL;
+	/* The worker runs in our calls alone: first let it do what it can,
+	 * then sleep on it too. */
+	if (srl_local_poll(c->local)) {
+		for (unsigned i = 0; i < n; i++)
+			p[i].revents = 0;
+		return 1;
+	}
+	memcpy(all, p, n * sizeof(*p));
+	all[n] = (struct pollfd){ .fd = srl_local_fd(c->local),
+				  .events = POLLIN };
+	rc = ppoll(all, n + 1, ts, NULL);
+	if (rc < 0)
+		return -errno;
+	for (unsigned i = 0; i < n; i++)
+		p[i].revents = all[i].revents;
+	if (all[n].revents)
+		srl_local_poll(c->local);
+	return rc;
+}
+
+void srl_local_kick(struct sr_client *c)
+{
+	if (c->local)
+		srl_local_poll(c->local);
+}
+
 /* Wait for @events; the revents, or -EINTR when a signal came first. */
 static int sr_poll(struct sr_client *c, short events)
 {
 	struct pollfd pfd = { .fd = c->sock, .events = events };
+	int rc = srl_ppoll(c, &pfd, 1, NULL);
 
-	if (poll(&pfd, 1, -1) < 0)
-		return -errno;
-	return pfd.revents;
+	return rc < 0 ? rc : pfd.revents;
 }
 
 int srl_send_msg(struct sr_client *c, const ProtobufCMessage *msg, int fd)
@@ -55,8 +94,11 @@ int srl_send_msg_wait(struct sr_client *c, const ProtobufCMessage *msg,
 	for (;;) {
 		ret = wire_send_message(c->sock, msg, fd, c->tx,
 					sizeof(c->tx));
-		if (ret != -EAGAIN)
+		if (ret != -EAGAIN) {
+			if (ret == 0)
+				srl_local_kick(c);
 			break;
+		}
 		if (!wait) {
 			/* The daemon may have stopped reading only because
 			 * we did not: read what came, and try once more. */
@@ -107,8 +149,10 @@ int srl_recv_reply(struct sr_client *c, bool wait, int *fds,
 		ret = wire_recv(c->sock, c->rx, sizeof(c->rx), &m);
 		if (ret != -EAGAIN || !wait)
 			break;
-		if (spin_until && spin_now_us() < spin_until)
+		if (spin_until && spin_now_us() < spin_until) {
+			srl_local_kick(c);
 			continue;
+		}
 		ret = sr_poll(c, POLLIN);
 		if (ret < 0)
 			return ret;
@@ -191,6 +235,9 @@ int srl_pump(struct sr_client *c, bool wait, Saferring__Reply **ctl)
 
 	if (c->error)
 		return c->error;
+	/* Without waiting too: an event loop's sr_peek_cqe is all the
+	 * in-process worker gets to run. */
+	srl_local_kick(c);
 	if (!c->rings.on)
 		return sr_pump_socket(c, wait, ctl);
 	for (;;) {
@@ -228,9 +275,9 @@ int srl_wait_event(struct sr_client *c, int64_t timeout_ns)
 	}
 	if (c->rings.on)
 		return srl_rings_spin(c) ? 0 : srl_rings_sleep(c, tsp);
-	ret = ppoll(&p, 1, tsp, NULL);
+	ret = srl_ppoll(c, &p, 1, tsp);
 	if (ret < 0)
-		return -errno;
+		return ret;
 	return ret ? 0 : -ETIME;
 }
 

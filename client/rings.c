@@ -191,6 +191,7 @@ int srl_rings_send(struct sr_client *c, const struct op_request *ops,
 	while (!shm_ring_room(&r->sq, (uint32_t)len)) {
 		struct pollfd p = { .fd = c->sock, .events = POLLIN };
 
+		srl_local_kick(c);
 		ret = srl_rings_take(c);
 		if (ret < 0)
 			return ret;
@@ -207,6 +208,8 @@ int srl_rings_send(struct sr_client *c, const struct op_request *ops,
 			return -EAGAIN;
 		}
 		/* Give it the CPU; the socket says if the session ended. */
+		if (c->local)
+			continue; /* it runs in our calls: kicked above */
 		if (poll(&p, 1, 1) > 0) {
 			ret = srl_pump(c, false, NULL);
 			if (ret < 0 && ret != -EAGAIN)
@@ -220,6 +223,7 @@ int srl_rings_send(struct sr_client *c, const struct op_request *ops,
 	shm_ring_put(&r->sq, SR_RING_REC_OPS, r->rec, (uint32_t)len);
 	shm_ring_publish(&r->sq);
 	sr_wake_daemon(c, SR_RING_SQ_NEED_WAKEUP);
+	srl_local_kick(c);
 	return 0;
 }
 
@@ -232,6 +236,8 @@ bool srl_rings_spin(struct sr_client *c)
 		return false;
 	spin_worked(&c->spin); /* the time before this spin was ours */
 	for (;;) {
+		/* In-process: spinning is running its loop. */
+		srl_local_kick(c);
 		for (int i = 0; i < 64; i++) {
 			if (shm_ring_pending(&r->cq))
 				return true;
@@ -281,10 +287,10 @@ int srl_rings_sleep(struct sr_client *c, const struct timespec *ts)
 	sr_store_cq_flags(r, true);
 	sr_ring_fence();
 	if (!shm_ring_pending(&r->cq)) {
-		int rc = ppoll(p, 2, ts, NULL);
+		int rc = srl_ppoll(c, p, 2, ts);
 
 		if (rc < 0)
-			ret = -errno;
+			ret = rc;
 		else if (rc == 0)
 			ret = -ETIME;
 		if ((p[0].revents & POLLIN) &&

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "local.h"
 
 int srl_ts_init(struct sr_client *c)
 {
@@ -96,11 +97,12 @@ static int sr_ts_wait_cond(struct sr_client *c, int64_t timeout_ns)
 
 int srl_ts_wait(struct sr_client *c, int64_t timeout_ns)
 {
-	struct pollfd p[3] = {
+	struct pollfd p[4] = {
 		{ .fd = c->ts_wake_efd, .events = POLLIN },
 		{ .fd = c->sock, .events = POLLIN },
 		{ .fd = c->rings.cq_efd, .events = POLLIN },
 	};
+	unsigned np = c->rings.on ? 3 : 2;
 	struct timespec ts, *tsp = NULL;
 	bool ready = false;
 	uint64_t n;
@@ -113,6 +115,14 @@ int srl_ts_wait(struct sr_client *c, int64_t timeout_ns)
 	/* Spinning keeps the lock: it is short, and bounded (spin.h). */
 	if (c->rings.on && srl_rings_spin(c))
 		return 0;
+	/* An in-process worker runs only under our lock: a pass first, then
+	 * its descriptor beside ours while we sleep without the lock. */
+	if (c->local) {
+		if (srl_local_poll(c->local))
+			return 0;
+		p[np++] = (struct pollfd){ .fd = srl_local_fd(c->local),
+					   .events = POLLIN };
+	}
 	if (timeout_ns >= 0) {
 		ts.tv_sec = timeout_ns / 1000000000;
 		ts.tv_nsec = timeout_ns % 1000000000;
@@ -124,10 +134,11 @@ int srl_ts_wait(struct sr_client *c, int64_t timeout_ns)
 		ready = srl_rings_sleep_begin(c);
 	srl_unlock(c);
 	if (!ready)
-		rc = ppoll(p, c->rings.on ? 3 : 2, tsp, NULL);
+		rc = ppoll(p, np, tsp, NULL);
 	if (rc < 0)
 		rc = -errno;
 	srl_lock(c);
+	srl_local_kick(c);
 	if (read(c->ts_wake_efd, &n, sizeof(n)) < 0) {
 		/* EAGAIN: nobody kicked. */
 	}

@@ -18,6 +18,7 @@
 /* Set before any thread starts; read-only afterwards. */
 static int use_syslog;
 static int verbose;
+static int max_priority = LOG_DEBUG;
 
 /* log_limited's token bucket. */
 static pthread_mutex_t limit_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -36,6 +37,11 @@ void log_set_verbose(int on)
 	verbose = on;
 }
 
+void log_set_max_priority(int priority)
+{
+	max_priority = priority;
+}
+
 static void log_vmsg(int priority, const char *fmt, va_list ap)
 {
 	static const char *const prefix[] = {
@@ -43,7 +49,7 @@ static void log_vmsg(int priority, const char *fmt, va_list ap)
 		[LOG_INFO] = "<6>", [LOG_DEBUG] = "<7>",
 	};
 
-	if (priority == LOG_DEBUG && !verbose)
+	if ((priority == LOG_DEBUG && !verbose) || priority > max_priority)
 		return;
 	if (use_syslog) {
 		vsyslog(priority, fmt, ap);

@@ -13,6 +13,9 @@
 
 void log_to_syslog(void);
 void log_set_verbose(int verbose);
+/* Drop messages less urgent than @priority (LOG_ERR: errors only).  For
+ * an embedder whose stderr is not an operator's (libsaferring). */
+void log_set_max_priority(int priority);
 void log_msg(int priority, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

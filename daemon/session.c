@@ -516,6 +516,7 @@ static int session_setup(struct session *s, uint32_t count, uint32_t size)
 	cfg.allowed_ops = s->policy.allowed_ops & ~s->env->kernel_lacks;
 	cfg.iowq_bounded = SESSION_IOWQ_BOUNDED;
 	cfg.iowq_unbounded = SESSION_IOWQ_UNBOUNDED;
+	cfg.threads = s->env->ring_threads;
 	r = ring_driver_init(&s->ring, &cfg);
 	free(iov);
 	return r;

@@ -61,6 +61,9 @@ struct session_env {
 	 * when it is not. */
 	const struct numa_topo *topo;
 	int node;
+	/* Rings on a thread pool (ring_threads.h) instead of io_uring: for
+	 * libsaferring's threads backend, never in the daemon. */
+	bool ring_threads;
 };
 
 /* A thread's buffers (several MiB of address space, touched only as far

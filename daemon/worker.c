@@ -105,6 +105,8 @@ struct worker {
 	uint64_t last_work_us;   /* a hot session last had something to do */
 	struct spin_guard spin;  /* contended: no polling for a while */
 	uint64_t last_epoll_us;  /* while polling: when epoll was last asked */
+	/* No thread: the embedder runs the loop (worker_poll). */
+	bool embedded;
 };
 
 static int epoll_set(int epfd, int op, int fd, uint32_t events, void *ptr)
@@ -430,7 +432,7 @@ static void worker_take_mail(struct worker *w)
  * session had work for spin_us, at once when spinning is off or
  * contended, and never while it has work it could do now.
  */
-static void worker_poll_hot(struct worker *w, bool dispatched)
+static bool worker_poll_hot(struct worker *w, bool dispatched)
 {
 	uint64_t now;
 	bool contended, did = dispatched;
@@ -449,7 +451,7 @@ static void worker_poll_hot(struct worker *w, bool dispatched)
 		spin_worked(&w->spin);
 		w->last_work_us = now;
 		if (!spin_contended(&w->spin, now))
-			return;
+			return did;
 		contended = true;
 	} else {
 		/* A gap since the last idle pass was someone else's. */
@@ -457,7 +459,11 @@ static void worker_poll_hot(struct worker *w, bool dispatched)
 	}
 	if (!contended && w->spin_us &&
 	    now - w->last_work_us < w->spin_us)
-		return;
+		return did;
+	/* Embedded: the embedder polls after each of its submissions, so a
+	 * doorbell would only cost it a system call. */
+	if (w->embedded)
+		return did;
 	for (unsigned i = 0; i < w->nhot;) {
 		struct client *c = w->hot[i];
 
@@ -466,6 +472,7 @@ static void worker_poll_hot(struct worker *w, bool dispatched)
 		else
 			i++;
 	}
+	return did;
 }
 
 static void worker_dispatch(struct worker *w, struct epoll_event *ev)
@@ -525,19 +532,19 @@ static void worker_dispatch(struct worker *w, struct epoll_event *ev)
 
 /* One pass: epoll (without sleeping while sessions are hot), or, while
  * polling, the hot sessions alone. */
-static void worker_turn(struct worker *w)
+static bool worker_turn(struct worker *w)
 {
 	struct epoll_event events[MAX_EVENTS];
+	bool did;
 	int n;
 
 	/* Polling: the rings are memory, epoll a system call (and a costly
 	 * one on a paravirtualised CPU); look at epoll only every
 	 * EPOLL_EVERY_US. */
-	if (w->nhot && spin_now_us() - w->last_epoll_us < EPOLL_EVERY_US) {
-		worker_poll_hot(w, false);
-		return;
-	}
-	n = epoll_wait(w->epfd, events, MAX_EVENTS, w->nhot ? 0 : -1);
+	if (w->nhot && spin_now_us() - w->last_epoll_us < EPOLL_EVERY_US)
+		return worker_poll_hot(w, false);
+	n = epoll_wait(w->epfd, events, MAX_EVENTS,
+		       w->nhot || w->embedded ? 0 : -1);
 	w->last_epoll_us = spin_now_us();
 	if (n < 0 && errno != EINTR) {
 		/* Only a bug makes epoll_wait fail (EBADF, EFAULT, EINVAL),
@@ -549,20 +556,39 @@ static void worker_turn(struct worker *w)
 	}
 	for (int i = 0; i < n; i++)
 		worker_dispatch(w, &events[i]);
-	if (w->nhot)
-		worker_poll_hot(w, n > 0);
+	did = n > 0;
+	if (w->nhot && worker_poll_hot(w, n > 0))
+		did = true;
+	return did;
+}
+
+/* One turn of the loop and what follows it; whether it did anything. */
+static bool worker_pass(struct worker *w)
+{
+	bool did = worker_turn(w);
+
+	worker_reap_dead(w);
+	if (w->stopping && !w->clients && !w->said_drained) {
+		w->said_drained = true;
+		server_worker_drained(w->srv, w->index);
+	}
+	return did;
 }
 
 static void worker_run(struct worker *w)
 {
-	while (!w->exiting) {
-		worker_turn(w);
-		worker_reap_dead(w);
-		if (w->stopping && !w->clients && !w->said_drained) {
-			w->said_drained = true;
-			server_worker_drained(w->srv, w->index);
-		}
-	}
+	while (!w->exiting)
+		worker_pass(w);
+}
+
+bool worker_poll(struct worker *w)
+{
+	return worker_pass(w);
+}
+
+int worker_fd(const struct worker *w)
+{
+	return w->epfd;
 }
 
 static void *worker_main(void *arg)
@@ -627,6 +653,8 @@ int worker_new(struct server *srv, const struct worker_config *cfg,
 	w->env.kernel_lacks = cfg->kernel_lacks;
 	w->env.topo = cfg->topo;
 	w->env.node = -1;
+	w->env.ring_threads = cfg->ring_threads;
+	w->embedded = cfg->embedded;
 	w->mail_src.kind = SOURCE_MAIL;
 	w->offload_src.kind = SOURCE_OFFLOAD;
 	pthread_mutex_init(&w->mail_lock, NULL);
@@ -652,6 +680,10 @@ int worker_new(struct server *srv, const struct worker_config *cfg,
 			      &w->offload_src);
 	if (r < 0)
 		return r;
+	if (w->embedded) {
+		w->running = true;
+		return 0;
+	}
 	/* Process-directed signals must reach the listener's signalfd,
 	 * never this thread. */
 	sigfillset(&all);

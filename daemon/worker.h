@@ -36,7 +36,19 @@ struct worker_config {
 	uint64_t kernel_lacks; /* see session_env */
 	const struct numa_topo *topo; /* see session_env */
 	int node;           /* pinned to this NUMA node's CPUs; -1: not */
+	bool ring_threads;  /* see session_env */
+	/* No thread of its own: its embedder runs the loop on a thread of
+	 * its choosing with worker_poll(), never concurrently (libsaferring's
+	 * in-process backends, from the client's calls).  Its sessions are
+	 * polled at every pass: no doorbells. */
+	bool embedded;
 };
+
+/* Embedded workers: one pass of the loop without sleeping (mail, set-ups,
+ * sockets, rings, kernel completions); whether it did anything.  Sleep on
+ * worker_fd() (readable when a pass may find work) between passes. */
+bool worker_poll(struct worker *w);
+int worker_fd(const struct worker *w);
 
 /* Make a worker and start its thread (and its offload thread), with
  * every signal blocked: they are the listener's.  Before the seccomp

@@ -203,7 +203,38 @@ struct sr_params { /* 32 bytes */
 	uint32_t slot_size;   /* 0: the daemon's default */
 	uint32_t flags;       /* SR_PARAMS_* */
 	uint32_t spin_us;     /* with SR_PARAMS_SPIN; at most 1000000 */
-	uint32_t reserved[4]; /* must be zero (-EINVAL otherwise) */
+	uint32_t backend;     /* enum sr_backend; 0: $SAFERRING_BACKEND, else
+			       * SR_BACKEND_AUTO */
+	uint32_t reserved[3]; /* must be zero (-EINVAL otherwise) */
+};
+
+/*
+ * Who does the I/O (README "Choosing a backend").  Every backend runs the
+ * same checks (the daemon's session code: slot generations, handles,
+ * ranges, quotas, descriptor kinds) and gives the same statuses and
+ * completions; they differ in who submits:
+ *   DAEMON   saferringd, over its socket: the only one for a process
+ *            denied io_uring, and the only one whose policy the program
+ *            cannot change.
+ *   DIRECT   an io_uring of this process, driven in the library's own
+ *            calls: for programs allowed io_uring.
+ *   THREADS  a pool of threads of this process doing plain system calls:
+ *            where there is neither a daemon nor io_uring.
+ *   AUTO     DAEMON at the default socket ($SAFERRING_SOCKET or
+ *            SR_DEFAULT_SOCKET) if one answers; else DIRECT if
+ *            io_uring_setup works and kernel.io_uring_disabled allows it;
+ *            else THREADS.  Only when sr_connect() is given no path: a
+ *            named socket means that daemon, whose absence is an error.
+ * The in-process backends run with the program's own credentials and
+ * limits and a policy of their own: every operation, up to 4096 in
+ * flight and 4096 handles.
+ */
+enum sr_backend {
+	SR_BACKEND_DEFAULT = 0, /* sr_params only: $SAFERRING_BACKEND or AUTO */
+	SR_BACKEND_AUTO = 1,    /* sr_params only */
+	SR_BACKEND_DAEMON = 2,
+	SR_BACKEND_DIRECT = 3,
+	SR_BACKEND_THREADS = 4,
 };
 
 /* Limits the daemon granted this session.  72 bytes; later fields come
@@ -242,6 +273,12 @@ int sr_connect(const char *path, const struct sr_params *params,
 /* Ends the session; the daemon cancels what is still in flight. */
 void sr_close(struct sr_client *c);
 int sr_limits(const struct sr_client *c, struct sr_limits *out);
+/* The backend the session runs on: SR_BACKEND_DAEMON, _DIRECT or
+ * _THREADS; -EINVAL for NULL. */
+int sr_backend(const struct sr_client *c);
+/* "daemon", "direct", "threads", "auto" or "default" ($SAFERRING_BACKEND
+ * spells them so); NULL for any other value. */
+const char *sr_backend_name(int backend);
 /* A descriptor for poll(2), epoll(7) or any event loop (POLLIN), owned
  * by the library.  Level-triggered: readable for as long as sr_peek_cqe
  * would return a completion (sr_cq_ready() > 0) or the session's error,

@@ -32,6 +32,7 @@ static inline struct sr_client *ou_connect(const struct sr_params *p)
 
 	if (r < 0)
 		fail_msg("sr_connect: %s", strerror(-r));
+	hd_check_backend(c);
 	return c;
 }
 

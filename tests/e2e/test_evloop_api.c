@@ -244,6 +244,13 @@ static void test_submit_eagain(void **state)
 	int h, r;
 
 	(void)state;
+	if (sr_backend(c) != SR_BACKEND_DAEMON) {
+		/* Its worker runs in our own calls: it never falls behind. */
+		printf("skipped: no daemon to stop on the %s backend\n",
+		       sr_backend_name(sr_backend(c)));
+		sr_close(c);
+		skip();
+	}
 	assert_int_equal(sr_limits(c, &lim), 0);
 	assert_true(lim.max_in_flight >= 4096 &&
 		    lim.slot_count * FLOOD_CHAIN >= 4096 * FLOOD_IOV);

@@ -1926,3 +1926,15 @@ void rc_req_rw(struct op_request *o, uint64_t tag, uint32_t opcode,
 	o->has_file_offset = true;
 	o->file_offset = file_offset;
 }
+
+void hd_check_backend(const struct sr_client *c)
+{
+	const char *want = getenv("SAFERRING_BACKEND");
+	const char *got = sr_backend_name(sr_backend(c));
+
+	if (!want || !*want || strcmp(want, "auto") == 0)
+		return;
+	if (!got || strcmp(want, got) != 0)
+		fail_msg("SAFERRING_BACKEND=%s, but the session runs on %s", want,
+			 got ? got : "nothing");
+}

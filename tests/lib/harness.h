@@ -140,6 +140,11 @@ bool hd_pattern_ok(const void *buf, size_t len, uint64_t pos, uint32_t seed);
  * slot, read it back into another, compare (and compare with the file's
  * real content).  Asserts every step. */
 void hd_honest_roundtrip(const struct hd_daemon *d);
+/* Fails the test unless @c runs on the backend $SAFERRING_BACKEND names
+ * (when it names one): a matrix run that silently fell back to another
+ * backend would test nothing new. */
+struct sr_client;
+void hd_check_backend(const struct sr_client *c);
 /* hd_assert_alive + hd_honest_roundtrip. */
 void hd_check_service(struct hd_daemon *d);
 
