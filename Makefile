@@ -10,6 +10,7 @@
 #   make check-valgrind  the end-to-end tests with saferringd under valgrind
 #   make abi-baseline    record libsaferring.so.1's ABI in abi/ (deliberately)
 #   make cross ARCH=aarch64  everything `all` builds, for arm64, in build-aarch64/
+#   make bench-backends  libsaferring's backends side by side (bench/results/backends.md)
 
 VERSION      := 0.1.0
 SO_MAJOR     := 1
@@ -607,7 +608,7 @@ SRU_TEST_SRC := $(wildcard tests/compat/test_*.c)
 SRU_TESTS    := $(patsubst tests/compat/%.c,$(B)/tests/compat/%,$(SRU_TEST_SRC))
 COMPAT_PACKAGES := dpkg-dev
 
-.PHONY: uring check-compat check-compat-run bench-cp
+.PHONY: uring check-compat check-compat-run bench-cp bench-backends
 all: uring
 uring: $(SRU_A) $(SRU_SO) $(SRU_PC_B)
 
@@ -650,6 +651,11 @@ check-compat-run: all $(SRU_TESTS)
 
 bench-cp: all
 	@B=$(B) tests/compat/bench-cp.sh
+
+# libsaferring's backends side by side (bench/run-backends.sh; about 4
+# minutes): bench/results/backends.md.
+bench-backends: all $(BENCH)
+	@B=$(B) bench/run-backends.sh
 
 install: install-uring
 uninstall: uninstall-uring

@@ -89,12 +89,16 @@ static struct sr_client *srb_connect(struct bench *b, struct private_daemon *d,
 				     const struct sr_params *p)
 {
 	const char *path = srb_named_socket(b);
+	struct sr_params daemon_only = *p;
 	struct sr_client *c = NULL;
 	uint64_t give_up;
 	int r;
 
 	if (b->o->sr_backend != SR_BACKEND_DAEMON)
 		return srb_connect_local(b, p);
+	/* Whatever $SAFERRING_BACKEND says: --sr-backend chose. */
+	daemon_only.backend = SR_BACKEND_DAEMON;
+	p = &daemon_only;
 	b->sr_backend = SR_BACKEND_DAEMON;
 	if (path) {
 		r = sr_connect(path, p, &c);
@@ -436,7 +440,8 @@ int backend_saferring_idle(struct bench *b)
 	struct private_daemon d = { 0 };
 	/* The smallest sessions: the arena is pinned memory, and what is
 	 * measured is the daemon's work, not its memory. */
-	struct sr_params p = { .slot_count = 1, .slot_size = 4096 };
+	struct sr_params p = { .slot_count = 1, .slot_size = 4096,
+				 .backend = SR_BACKEND_DAEMON };
 	struct sr_client **cs = bench_alloc(m * sizeof(*cs));
 	const char *path;
 	struct sr_limits lim;
