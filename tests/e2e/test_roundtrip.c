@@ -392,6 +392,11 @@ static void test_generation_reuse(void **state)
 	wait_one(c, &cqe);
 	wait_one(c, &cqe);
 	assert_int_equal(sr_slot_release(c, s), 0);
+	/* A stale sr_slot_t (the type cannot tell it was released; see
+	 * tests/compile-fail/README): the library refuses it. */
+	assert_int_equal(sr_prep_read(c, 4, h, s, 0, 512, 0), -EINVAL);
+	assert_int_equal(sr_slot_release(c, s), -EINVAL);
+	assert_int_equal(sr_submit(c), 0);
 	sr_close(c);
 	close(fd);
 	hd_check_service(&hd);
