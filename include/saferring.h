@@ -162,7 +162,10 @@ enum sr_opcode {
  * -errno failure), so check sr_slot_index() / sr_handle_index() < 0
  * before use.  SR_SLOT(i) / SR_HANDLE(i) make one from an index you got
  * elsewhere (a stored index, a wire trace); SR_SLOT_NONE / SR_HANDLE_NONE
- * (index -1) are what a completion carries when it names none.
+ * (index -1) are what a completion carries when it names none.  One
+ * gap C leaves: in an initializer, "struct sr_iov v = { .slot = 3 }"
+ * fills the struct's member by brace elision; -Wall (-Wmissing-braces)
+ * flags it.  tests/compile-fail/ holds the misuse that must not compile.
  *
  * SR_UNTYPED_API: define it before including this header to build source
  * written for the int API unchanged (sr_slot_t and sr_handle_t are then
