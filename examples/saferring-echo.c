@@ -205,8 +205,9 @@ static void prepare(struct echo *e)
 	int r;
 
 	while (e->nprovide) {
-		r = PREP(e, sr_prep_provide(e->c, UD(K_PROVIDE, 0),
-					    SR_SLOT(e->provide[e->nprovide - 1])));
+		sr_slot_t s = SR_SLOT(e->provide[e->nprovide - 1]);
+
+		r = PREP(e, sr_prep_provide(e->c, UD(K_PROVIDE, 0), s));
 		if (r == -ENOSPC)
 			return;
 		if (r < 0)
