@@ -30,14 +30,14 @@
 
 struct srb_op {
 	uint64_t t0;
-	int slot;
+	sr_slot_t slot;
 	bool fsync; /* this op is doing an fdatasync */
 };
 
 struct srb {
 	struct bench *b;
 	struct sr_client *c;
-	int handle;
+	sr_handle_t handle;
 	struct srb_op *ops;
 	unsigned *pending; /* ops prepared since the last submit */
 	unsigned npending;
@@ -199,16 +199,17 @@ int backend_saferring_file(struct bench *b)
 	if (x.batch > lim.max_batch)
 		x.batch = lim.max_batch;
 	x.handle = sr_register_fd(x.c, b->fd);
-	if (x.handle < 0)
-		bench_die("saferring: register file: %s", strerror(-x.handle));
+	if (sr_handle_index(x.handle) < 0)
+		bench_die("saferring: register file: %s",
+			  strerror(-sr_handle_index(x.handle)));
 	x.ops = bench_alloc(qd * sizeof(*x.ops));
 	x.pending = bench_alloc(qd * sizeof(*x.pending));
 	cqes = bench_alloc(qd * sizeof(*cqes));
 	for (unsigned i = 0; i < qd; i++) {
 		x.ops[i].slot = sr_slot_acquire(x.c);
-		if (x.ops[i].slot < 0)
+		if (sr_slot_index(x.ops[i].slot) < 0)
 			bench_die("saferring: acquire slot: %s",
-				  strerror(-x.ops[i].slot));
+				  strerror(-sr_slot_index(x.ops[i].slot)));
 		if (o->workload == WL_RANDWRITE)
 			bench_fill(sr_slot_data(x.c, x.ops[i].slot), o->bs, i + 1);
 	}
@@ -278,8 +279,8 @@ int backend_saferring_file(struct bench *b)
 
 struct srb_conn {
 	uint64_t t0;
-	int handle;
-	int sslot, rslot; /* the message sent, the reply received */
+	sr_handle_t handle;
+	sr_slot_t sslot, rslot; /* the message sent, the reply received */
 	uint32_t got;     /* bytes of the reply so far */
 };
 
@@ -337,11 +338,13 @@ int backend_saferring_echo(struct bench *b, const int *fds)
 		ks[i].handle = sr_register_fd(c, fds[i]);
 		ks[i].sslot = sr_slot_acquire(c);
 		ks[i].rslot = sr_slot_acquire(c);
-		if (ks[i].handle < 0 || ks[i].sslot < 0 || ks[i].rslot < 0)
+		int eh = sr_handle_index(ks[i].handle);
+		int es = sr_slot_index(ks[i].sslot);
+		int er = sr_slot_index(ks[i].rslot);
+
+		if (eh < 0 || es < 0 || er < 0)
 			bench_die("saferring: register connection %u: %s", i,
-				  strerror(-(ks[i].handle < 0 ? ks[i].handle :
-					     ks[i].sslot < 0 ? ks[i].sslot :
-					     ks[i].rslot)));
+				  strerror(-(eh < 0 ? eh : es < 0 ? es : er)));
 		bench_fill(sr_slot_data(c, ks[i].sslot), bs, 3);
 	}
 

@@ -72,12 +72,13 @@ static int sr_check_iov(const struct sr_client *c, const struct sr_op_req *r,
 	if (!r->iov || r->niov == 0 || r->niov > SR_MAX_IOV)
 		return -EINVAL;
 	for (unsigned i = 0; i < r->niov; i++) {
-		ret = sr_slot_usable(c, r->iov[i].slot, r->iov[i].offset,
+		ret = sr_slot_usable(c, sr_slot_index(r->iov[i].slot),
+				     r->iov[i].offset,
 				     r->iov[i].len, chain);
 		if (ret)
 			return ret;
 		for (unsigned j = 0; j < i; j++)
-			if (r->iov[j].slot == r->iov[i].slot)
+			if (sr_slot_eq(r->iov[j].slot, r->iov[i].slot))
 				return -EBUSY;
 	}
 	return 0;
@@ -187,13 +188,14 @@ static void sr_fill_wire(struct sr_client *c, const struct sr_op_req *r,
 			const struct sr_iov *v = &r->iov[i];
 
 			o->iov[i] = (struct op_slot_ref){
-				.index = (uint32_t)v->slot,
-				.generation = c->slots[v->slot].generation,
+				.index = (uint32_t)sr_slot_index(v->slot),
+				.generation =
+				    c->slots[sr_slot_index(v->slot)].generation,
 				.offset = v->offset,
 				.length = v->len,
 			};
 			op->len += v->len;
-			sr_slot_take(c, op, v->slot, chain);
+			sr_slot_take(c, op, sr_slot_index(v->slot), chain);
 		}
 		o->n_iov = r->niov;
 		op->vectored = true;
@@ -436,44 +438,48 @@ static int sr_prep_rw(struct sr_client *c, uint32_t opcode,
 	return sr_prep(c, &r);
 }
 
-int sr_prep_read(struct sr_client *c, uint64_t user_data, int handle,
-		 int slot, uint32_t slot_offset, uint32_t len,
+int sr_prep_read(struct sr_client *c, uint64_t user_data, sr_handle_t handle,
+		 sr_slot_t slot, uint32_t slot_offset, uint32_t len,
 		 uint64_t file_offset)
 {
-	return sr_prep_rw(c, SR_OP_READ, user_data, handle, slot, slot_offset,
+	return sr_prep_rw(c, SR_OP_READ, user_data, sr_handle_index(handle),
+			  sr_slot_index(slot), slot_offset,
 			  len, file_offset, 0);
 }
 
-int sr_prep_write(struct sr_client *c, uint64_t user_data, int handle,
-		  int slot, uint32_t slot_offset, uint32_t len,
+int sr_prep_write(struct sr_client *c, uint64_t user_data, sr_handle_t handle,
+		  sr_slot_t slot, uint32_t slot_offset, uint32_t len,
 		  uint64_t file_offset)
 {
-	return sr_prep_rw(c, SR_OP_WRITE, user_data, handle, slot, slot_offset,
+	return sr_prep_rw(c, SR_OP_WRITE, user_data, sr_handle_index(handle),
+			  sr_slot_index(slot), slot_offset,
 			  len, file_offset, 0);
 }
 
-int sr_prep_send(struct sr_client *c, uint64_t user_data, int handle,
-		 int slot, uint32_t slot_offset, uint32_t len,
+int sr_prep_send(struct sr_client *c, uint64_t user_data, sr_handle_t handle,
+		 sr_slot_t slot, uint32_t slot_offset, uint32_t len,
 		 uint32_t msg_flags)
 {
-	return sr_prep_rw(c, SR_OP_SEND, user_data, handle, slot, slot_offset,
+	return sr_prep_rw(c, SR_OP_SEND, user_data, sr_handle_index(handle),
+			  sr_slot_index(slot), slot_offset,
 			  len, 0, msg_flags);
 }
 
-int sr_prep_recv(struct sr_client *c, uint64_t user_data, int handle,
-		 int slot, uint32_t slot_offset, uint32_t len,
+int sr_prep_recv(struct sr_client *c, uint64_t user_data, sr_handle_t handle,
+		 sr_slot_t slot, uint32_t slot_offset, uint32_t len,
 		 uint32_t msg_flags)
 {
-	return sr_prep_rw(c, SR_OP_RECV, user_data, handle, slot, slot_offset,
+	return sr_prep_rw(c, SR_OP_RECV, user_data, sr_handle_index(handle),
+			  sr_slot_index(slot), slot_offset,
 			  len, 0, msg_flags);
 }
 
-int sr_prep_fsync(struct sr_client *c, uint64_t user_data, int handle,
+int sr_prep_fsync(struct sr_client *c, uint64_t user_data, sr_handle_t handle,
 		  uint32_t fsync_flags)
 {
 	struct sr_op_req r = {
 		.user_data = user_data, .opcode = SR_OP_FSYNC,
-		.handle = handle, .flags = fsync_flags,
+		.handle = sr_handle_index(handle), .flags = fsync_flags,
 	};
 
 	return sr_prep(c, &r);
@@ -493,40 +499,46 @@ static int sr_prep_vec(struct sr_client *c, uint32_t opcode,
 	return sr_prep(c, &r);
 }
 
-int sr_prep_readv(struct sr_client *c, uint64_t user_data, int handle,
+int sr_prep_readv(struct sr_client *c, uint64_t user_data, sr_handle_t handle,
 		  const struct sr_iov *iov, unsigned n, uint64_t file_offset)
 {
-	return sr_prep_vec(c, SR_OP_READV, user_data, handle, iov, n,
+	return sr_prep_vec(c, SR_OP_READV, user_data, sr_handle_index(handle),
+			   iov, n,
 			   file_offset, 0);
 }
 
-int sr_prep_writev(struct sr_client *c, uint64_t user_data, int handle,
+int sr_prep_writev(struct sr_client *c, uint64_t user_data, sr_handle_t handle,
 		   const struct sr_iov *iov, unsigned n, uint64_t file_offset)
 {
-	return sr_prep_vec(c, SR_OP_WRITEV, user_data, handle, iov, n,
+	return sr_prep_vec(c, SR_OP_WRITEV, user_data, sr_handle_index(handle),
+			   iov, n,
 			   file_offset, 0);
 }
 
-int sr_prep_sendmsg(struct sr_client *c, uint64_t user_data, int handle,
+int sr_prep_sendmsg(struct sr_client *c, uint64_t user_data, sr_handle_t handle,
 		    const struct sr_iov *iov, unsigned n, uint32_t msg_flags)
 {
-	return sr_prep_vec(c, SR_OP_SENDMSG, user_data, handle, iov, n, 0,
+	return sr_prep_vec(c, SR_OP_SENDMSG, user_data, sr_handle_index(handle),
+			   iov, n, 0,
 			   msg_flags);
 }
 
-int sr_prep_recvmsg(struct sr_client *c, uint64_t user_data, int handle,
+int sr_prep_recvmsg(struct sr_client *c, uint64_t user_data, sr_handle_t handle,
 		    const struct sr_iov *iov, unsigned n, uint32_t msg_flags)
 {
-	return sr_prep_vec(c, SR_OP_RECVMSG, user_data, handle, iov, n, 0,
+	return sr_prep_vec(c, SR_OP_RECVMSG, user_data, sr_handle_index(handle),
+			   iov, n, 0,
 			   msg_flags);
 }
 
-int sr_prep_fallocate(struct sr_client *c, uint64_t user_data, int handle,
+int sr_prep_fallocate(struct sr_client *c, uint64_t user_data,
+		      sr_handle_t handle,
 		      uint32_t mode, uint64_t offset, uint64_t len)
 {
 	struct sr_op_req r = {
 		.user_data = user_data, .opcode = SR_OP_FALLOCATE,
-		.handle = handle, .flags = mode, .file_offset = offset,
+		.handle = sr_handle_index(handle), .flags = mode,
+		.file_offset = offset,
 		.length = len,
 	};
 
@@ -534,20 +546,22 @@ int sr_prep_fallocate(struct sr_client *c, uint64_t user_data, int handle,
 }
 
 int sr_prep_recv_multishot(struct sr_client *c, uint64_t user_data,
-			   int handle, uint32_t msg_flags)
+			   sr_handle_t handle, uint32_t msg_flags)
 {
 	struct sr_op_req r = {
-		.user_data = user_data, .opcode = SR_OP_RECV, .handle = handle,
+		.user_data = user_data, .opcode = SR_OP_RECV,
+		.handle = sr_handle_index(handle),
 		.flags = SR_RECV_MULTISHOT, .msg_flags = msg_flags,
 	};
 
 	return sr_prep(c, &r);
 }
 
-int sr_prep_provide(struct sr_client *c, uint64_t user_data, int slot)
+int sr_prep_provide(struct sr_client *c, uint64_t user_data, sr_slot_t slot)
 {
 	struct sr_op_req r = {
-		.user_data = user_data, .opcode = SR_OP_PROVIDE, .slot = slot,
+		.user_data = user_data, .opcode = SR_OP_PROVIDE,
+		.slot = sr_slot_index(slot),
 		.len = c->lim.slot_size,
 	};
 
@@ -565,44 +579,52 @@ static int sr_prep_fd_flags(struct sr_client *c, uint32_t opcode,
 	return sr_prep(c, &r);
 }
 
-int sr_prep_accept(struct sr_client *c, uint64_t user_data, int handle)
+int sr_prep_accept(struct sr_client *c, uint64_t user_data, sr_handle_t handle)
 {
-	return sr_prep_fd_flags(c, SR_OP_ACCEPT, user_data, handle, 0);
+	return sr_prep_fd_flags(c, SR_OP_ACCEPT, user_data,
+				sr_handle_index(handle), 0);
 }
 
 int sr_prep_multishot_accept(struct sr_client *c, uint64_t user_data,
-			     int handle)
+			     sr_handle_t handle)
 {
-	return sr_prep_fd_flags(c, SR_OP_ACCEPT, user_data, handle,
+	return sr_prep_fd_flags(c, SR_OP_ACCEPT, user_data,
+				sr_handle_index(handle),
 				SR_ACCEPT_MULTISHOT);
 }
 
-int sr_prep_poll_add(struct sr_client *c, uint64_t user_data, int handle,
+int sr_prep_poll_add(struct sr_client *c, uint64_t user_data,
+		     sr_handle_t handle,
 		     uint32_t events)
 {
-	return sr_prep_fd_flags(c, SR_OP_POLL_ADD, user_data, handle, events);
+	return sr_prep_fd_flags(c, SR_OP_POLL_ADD, user_data,
+				sr_handle_index(handle), events);
 }
 
-int sr_prep_close(struct sr_client *c, uint64_t user_data, int handle)
+int sr_prep_close(struct sr_client *c, uint64_t user_data, sr_handle_t handle)
 {
-	return sr_prep_fd_flags(c, SR_OP_CLOSE, user_data, handle, 0);
+	return sr_prep_fd_flags(c, SR_OP_CLOSE, user_data,
+				sr_handle_index(handle), 0);
 }
 
-int sr_prep_shutdown(struct sr_client *c, uint64_t user_data, int handle,
+int sr_prep_shutdown(struct sr_client *c, uint64_t user_data,
+		     sr_handle_t handle,
 		     int how)
 {
 	if (how < 0)
 		return -EINVAL;
-	return sr_prep_fd_flags(c, SR_OP_SHUTDOWN, user_data, handle,
+	return sr_prep_fd_flags(c, SR_OP_SHUTDOWN, user_data,
+				sr_handle_index(handle),
 				(uint32_t)how);
 }
 
-int sr_prep_connect(struct sr_client *c, uint64_t user_data, int handle,
+int sr_prep_connect(struct sr_client *c, uint64_t user_data, sr_handle_t handle,
 		    const struct sockaddr *addr, socklen_t addrlen)
 {
 	struct sr_op_req r = {
 		.user_data = user_data, .opcode = SR_OP_CONNECT,
-		.handle = handle, .addr = addr, .addrlen = addrlen,
+		.handle = sr_handle_index(handle), .addr = addr,
+		.addrlen = addrlen,
 	};
 
 	return sr_prep(c, &r);

@@ -134,9 +134,9 @@ static int sr_take_one(struct sr_client *c, const struct op_completion *cc)
 		.res = cc->result,
 		.flags = cc->flags,
 		.status = cc->status,
-		.slot = op->nslots && op->opcode != SR_OP_PROVIDE ?
-			op->slots[0] : -1,
-		.handle = -1,
+		.slot = SR_SLOT(op->nslots && op->opcode != SR_OP_PROVIDE ?
+				op->slots[0] : -1),
+		.handle = SR_HANDLE_NONE,
 	};
 	bool last = !(cqe.flags & SR_CQE_F_MORE);
 
@@ -145,7 +145,7 @@ static int sr_take_one(struct sr_client *c, const struct op_completion *cc)
 
 		s->state = SR_SLOT_ACQUIRED;
 		s->generation = cc->slot_generation;
-		cqe.slot = (int32_t)cc->slot_index;
+		cqe.slot = SR_SLOT(cc->slot_index);
 	}
 	if (cc->has_handle) {
 		c->handles[cc->handle_index] = (struct sr_handle){
@@ -153,7 +153,7 @@ static int sr_take_one(struct sr_client *c, const struct op_completion *cc)
 			.state = SR_HANDLE_LIVE,
 			.fd = -1,
 		};
-		cqe.handle = (int32_t)cc->handle_index;
+		cqe.handle = SR_HANDLE(cc->handle_index);
 	}
 	if (op->opcode == SR_OP_CLOSE) {
 		struct sr_handle *h = &c->handles[op->handle];

@@ -77,22 +77,22 @@ static int sr_unregister_fd_locked(struct sr_client *c, int handle)
 
 /* The lock is held across the round trip: the reply comes from the
  * daemon whatever the other threads do. */
-int sr_register_fd(struct sr_client *c, int fd)
+sr_handle_t sr_register_fd(struct sr_client *c, int fd)
 {
 	int ret;
 
 	srl_lock(c);
 	ret = sr_register_fd_locked(c, fd);
 	srl_unlock(c);
-	return ret;
+	return SR_HANDLE(ret);
 }
 
-int sr_unregister_fd(struct sr_client *c, int handle)
+int sr_unregister_fd(struct sr_client *c, sr_handle_t handle)
 {
 	int ret;
 
 	srl_lock(c);
-	ret = sr_unregister_fd_locked(c, handle);
+	ret = sr_unregister_fd_locked(c, sr_handle_index(handle));
 	srl_unlock(c);
 	return ret;
 }

@@ -40,19 +40,19 @@ int srl_slot_release(struct sr_client *c, int slot)
 	return sr_release(c, slot);
 }
 
-int sr_slot_acquire(struct sr_client *c)
+sr_slot_t sr_slot_acquire(struct sr_client *c)
 {
 	int ret;
 
 	srl_lock(c);
 	ret = sr_acquire(c);
 	srl_unlock(c);
-	return ret;
+	return SR_SLOT(ret);
 }
 
-int sr_slot_release(struct sr_client *c, int slot)
+int sr_slot_release(struct sr_client *c, sr_slot_t s)
 {
-	int ret;
+	int ret, slot = sr_slot_index(s);
 
 	srl_lock(c);
 	ret = sr_release(c, slot);
@@ -62,8 +62,10 @@ int sr_slot_release(struct sr_client *c, int slot)
 
 /* The arena's mapping and the limits never change after sr_connect: no
  * lock. */
-void *sr_slot_data(struct sr_client *c, int slot)
+void *sr_slot_data(struct sr_client *c, sr_slot_t s)
 {
+	int slot = sr_slot_index(s);
+
 	if (slot < 0 || (uint32_t)slot >= c->lim.slot_count)
 		return NULL;
 	return c->arena + (size_t)slot * c->lim.slot_size;

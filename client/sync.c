@@ -68,7 +68,7 @@ static ssize_t sr_sync_rw(struct sr_client *c, uint32_t opcode, int handle,
 	if (ret < 0)
 		goto out;
 	r.slot = ret;
-	data = sr_slot_data(c, r.slot);
+	data = sr_slot_data(c, SR_SLOT(r.slot));
 	if (wbuf)
 		memcpy(data, wbuf, r.len);
 	ret = sr_sync_op(c, &r, &cqe);
@@ -84,21 +84,25 @@ out:
 	return ret;
 }
 
-ssize_t sr_pread(struct sr_client *c, int handle, void *buf, size_t len,
-		 uint64_t offset)
+ssize_t sr_pread(struct sr_client *c, sr_handle_t handle, void *buf,
+		 size_t len, uint64_t offset)
 {
-	return sr_sync_rw(c, SR_OP_READ, handle, buf, NULL, len, offset);
+	return sr_sync_rw(c, SR_OP_READ, sr_handle_index(handle), buf, NULL,
+			  len, offset);
 }
 
-ssize_t sr_pwrite(struct sr_client *c, int handle, const void *buf,
+ssize_t sr_pwrite(struct sr_client *c, sr_handle_t handle, const void *buf,
 		  size_t len, uint64_t offset)
 {
-	return sr_sync_rw(c, SR_OP_WRITE, handle, NULL, buf, len, offset);
+	return sr_sync_rw(c, SR_OP_WRITE, sr_handle_index(handle), NULL, buf,
+			  len, offset);
 }
 
-int sr_fsync(struct sr_client *c, int handle)
+int sr_fsync(struct sr_client *c, sr_handle_t handle)
 {
-	struct sr_op_req r = { .opcode = SR_OP_FSYNC, .handle = handle };
+	struct sr_op_req r = {
+		.opcode = SR_OP_FSYNC, .handle = sr_handle_index(handle),
+	};
 	struct sr_cqe cqe;
 	int ret;
 

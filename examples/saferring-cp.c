@@ -34,7 +34,7 @@ enum chunk_state { IDLE, CHAIN, READING, WRITING };
 
 /* One slot's share of the copy: file bytes [pos, end) are still to do. */
 struct chunk {
-	int slot;
+	sr_slot_t slot;
 	enum chunk_state state;
 	uint64_t pos;
 	uint64_t end;
@@ -51,7 +51,7 @@ struct chunk {
 struct copy {
 	struct sr_client *c;
 	const char *src, *dst;
-	int in, out;          /* handles */
+	sr_handle_t in, out;
 	uint32_t chunk_size;
 	uint64_t next;        /* next chunk's offset */
 	uint64_t copied;      /* bytes written, all chunks */
@@ -287,12 +287,14 @@ static void run(struct copy *cp)
 	}
 }
 
-static int register_fd(struct sr_client *c, int fd, const char *path)
+static sr_handle_t register_fd(struct sr_client *c, int fd,
+			       const char *path)
 {
-	int h = sr_register_fd(c, fd);
+	sr_handle_t h = sr_register_fd(c, fd);
 
-	if (h < 0)
-		die("register %s with saferringd: %s", path, strerror(-h));
+	if (sr_handle_index(h) < 0)
+		die("register %s with saferringd: %s", path,
+		    strerror(-sr_handle_index(h)));
 	return h;
 }
 
@@ -303,7 +305,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct copy cp = { .in = -1, .out = -1 };
+	struct copy cp = { .in = SR_HANDLE_NONE, .out = SR_HANDLE_NONE };
 	const char *sock = NULL, *shown;
 	struct sr_limits lim;
 	struct stat st;
@@ -374,10 +376,11 @@ int main(int argc, char **argv)
 		n = lim.slot_count;
 	cp.chunk_size = lim.slot_size;
 	for (cp.nchunks = 0; cp.nchunks < n; cp.nchunks++) {
-		ret = sr_slot_acquire(cp.c);
-		if (ret < 0)
-			die("acquire slot: %s", strerror(-ret));
-		cp.chunks[cp.nchunks].slot = ret;
+		sr_slot_t s = sr_slot_acquire(cp.c);
+
+		if (sr_slot_index(s) < 0)
+			die("acquire slot: %s", strerror(-sr_slot_index(s)));
+		cp.chunks[cp.nchunks].slot = s;
 	}
 
 	run(&cp);

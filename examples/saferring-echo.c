@@ -64,7 +64,7 @@ struct slot_q {
 struct echo {
 	struct sr_client *c;
 	struct sr_limits lim;
-	int listener;
+	sr_handle_t listener;
 	bool accept_armed;
 	struct conn *conns;     /* fd_table_size, by handle */
 	struct slot_q *q;       /* slot_count */
@@ -157,8 +157,8 @@ static bool conn_work(struct echo *e, uint32_t h)
 	if (cn->sending == false && cn->head != NONE) {
 		struct slot_q *sq = &e->q[cn->head];
 
-		r = PREP(e, sr_prep_send(e->c, UD(K_SEND, h), (int)h,
-					 (int)cn->head, sq->off,
+		r = PREP(e, sr_prep_send(e->c, UD(K_SEND, h), SR_HANDLE(h),
+					 SR_SLOT(cn->head), sq->off,
 					 sq->len - sq->off, 0));
 		if (r == -ENOSPC)
 			return false;
@@ -170,7 +170,7 @@ static bool conn_work(struct echo *e, uint32_t h)
 	 * wait for a refill instead. */
 	if (cn->want_recv && !cn->eof && !cn->recv_armed && e->pooled) {
 		r = PREP(e, sr_prep_recv_multishot(e->c, UD(K_RECV, h),
-						   (int)h, 0));
+						   SR_HANDLE(h), 0));
 		if (r == -ENOSPC)
 			return false;
 		if (r < 0)
@@ -187,7 +187,8 @@ static bool conn_work(struct echo *e, uint32_t h)
 		cn->cancelling = true;
 	}
 	if (cn->eof && !cn->recv_armed && !cn->sending && cn->head == NONE) {
-		r = PREP(e, sr_prep_close(e->c, UD(K_CLOSE, h), (int)h));
+		r = PREP(e, sr_prep_close(e->c, UD(K_CLOSE, h),
+					  SR_HANDLE(h)));
 		if (r == -ENOSPC)
 			return false;
 		if (r < 0)
@@ -204,8 +205,9 @@ static void prepare(struct echo *e)
 	int r;
 
 	while (e->nprovide) {
-		r = PREP(e, sr_prep_provide(e->c, UD(K_PROVIDE, 0),
-					    (int)e->provide[e->nprovide - 1]));
+		sr_slot_t s = SR_SLOT(e->provide[e->nprovide - 1]);
+
+		r = PREP(e, sr_prep_provide(e->c, UD(K_PROVIDE, 0), s));
 		if (r == -ENOSPC)
 			return;
 		if (r < 0)
@@ -247,9 +249,11 @@ static void on_accept(struct echo *e, const struct sr_cqe *cq)
 			strerror(-cq->res));
 		return;
 	}
-	if (cq->handle < 0 || (uint32_t)cq->handle >= e->lim.fd_table_size)
+	int hi = sr_handle_index(cq->handle);
+
+	if (hi < 0 || (uint32_t)hi >= e->lim.fd_table_size)
 		die("accept without a handle");
-	uint32_t h = (uint32_t)cq->handle;
+	uint32_t h = (uint32_t)hi;
 	e->conns[h] = (struct conn){ .open = true, .want_recv = true,
 				     .head = NONE, .tail = NONE };
 	e->conns_total++;
@@ -262,10 +266,12 @@ static void on_recv(struct echo *e, uint32_t h, const struct sr_cqe *cq)
 
 	if (!(cq->flags & SR_CQE_F_MORE))
 		cn->recv_armed = false;
-	if (cq->slot >= 0)
+	int si = sr_slot_index(cq->slot);
+
+	if (si >= 0)
 		e->pooled--;
-	if (cq->res > 0 && cq->slot >= 0) {
-		uint32_t s = (uint32_t)cq->slot;
+	if (cq->res > 0 && si >= 0) {
+		uint32_t s = (uint32_t)si;
 
 		e->q[s] = (struct slot_q){ .next = NONE, .len = (uint32_t)cq->res };
 		if (cn->tail == NONE)
@@ -277,8 +283,8 @@ static void on_recv(struct echo *e, uint32_t h, const struct sr_cqe *cq)
 		/* The receive stopped with data: arm it again. */
 		if (!cn->recv_armed && !cn->eof)
 			cn->want_recv = true;
-	} else if (cq->slot >= 0) {
-		give_back(e, (uint32_t)cq->slot);
+	} else if (si >= 0) {
+		give_back(e, (uint32_t)si);
 	}
 	if (cq->res == -ENOBUFS) {
 		/* The pool ran dry: receive again once slots come back. */
@@ -347,14 +353,16 @@ static void on_cqe(struct echo *e, const struct sr_cqe *cq)
 }
 
 /* The listening socket, registered with the daemon. */
-static int listen_on(struct echo *e, const char *addr, unsigned port)
+static sr_handle_t listen_on(struct echo *e, const char *addr,
+			     unsigned port)
 {
 	struct sockaddr_storage ss = { 0 };
 	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
 	socklen_t len;
 	char shown[INET6_ADDRSTRLEN];
-	int fd, one = 1, h;
+	int fd, one = 1;
+	sr_handle_t h;
 
 	if (inet_pton(AF_INET, addr, &sin->sin_addr) == 1) {
 		sin->sin_family = AF_INET;
@@ -381,8 +389,9 @@ static int listen_on(struct echo *e, const char *addr, unsigned port)
 		  (void *)&sin->sin_addr : (void *)&sin6->sin6_addr,
 		  shown, sizeof(shown));
 	h = sr_register_fd(e->c, fd);
-	if (h < 0)
-		die("register the listening socket: %s", strerror(-h));
+	if (sr_handle_index(h) < 0)
+		die("register the listening socket: %s",
+		    strerror(-sr_handle_index(h)));
 	close(fd);
 	printf("listening on %s port %u\n", shown,
 	       ntohs(ss.ss_family == AF_INET ? sin->sin_port : sin6->sin6_port));
@@ -450,7 +459,7 @@ int main(int argc, char **argv)
 	e.listener = listen_on(&e, bind_addr, (unsigned)port);
 	/* Every slot goes to the receive pool. */
 	for (uint32_t i = 0; i < e.lim.slot_count; i++) {
-		ret = sr_slot_acquire(e.c);
+		ret = sr_slot_index(sr_slot_acquire(e.c));
 		if (ret < 0)
 			die("acquire slot: %s", strerror(-ret));
 		give_back(&e, (uint32_t)ret);

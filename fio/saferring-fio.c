@@ -119,7 +119,7 @@ struct sr_fio {
 	struct sr_limits lim;
 	unsigned int depth;	/* io_us, slots, events: td->o.iodepth */
 	unsigned long long bs;	/* the largest block size, each slot's use */
-	int *slot;		/* io_u->index -> its slot */
+	sr_slot_t *slot;	/* io_u->index -> its slot */
 	struct io_u **queued;	/* prepared since the last submit */
 	unsigned int nqueued;
 	struct io_u **events;	/* the last getevents' completions */
@@ -130,9 +130,9 @@ struct sr_fio {
 };
 
 /* A handle lives in the file's engine_pos, plus one so that 0 is none. */
-static int sr_fio_handle(const struct fio_file *f)
+static sr_handle_t sr_fio_handle(const struct fio_file *f)
 {
-	return (int)f->engine_pos - 1;
+	return SR_HANDLE((int)f->engine_pos - 1);
 }
 
 static void sr_fio_free(struct sr_fio *sd)
@@ -247,7 +247,7 @@ static int sr_fio_init(struct thread_data *td)
 	if (!sd->slot || !sd->queued || !sd->events || !sd->cqes)
 		goto fail;
 	for (unsigned int i = 0; i < sd->depth; i++)
-		sd->slot[i] = -1;
+		sd->slot[i] = SR_SLOT_NONE;
 	td->io_ops_data = sd;
 	return 0;
 fail:
@@ -265,15 +265,15 @@ static void sr_fio_cleanup(struct thread_data *td)
 static int sr_fio_io_u_init(struct thread_data *td, struct io_u *io_u)
 {
 	struct sr_fio *sd = td->io_ops_data;
-	int s;
+	sr_slot_t s;
 
 	if (io_u->index >= sd->depth)
 		return EINVAL;
 	s = sr_slot_acquire(sd->c);
-	if (s < 0) {
+	if (sr_slot_index(s) < 0) {
 		log_err("saferring: no slot for io_u %u: %s\n", io_u->index,
-			strerror(-s));
-		return -s;
+			strerror(-sr_slot_index(s)));
+		return -sr_slot_index(s);
 	}
 	sd->slot[io_u->index] = s;
 	return 0;
@@ -283,10 +283,11 @@ static void sr_fio_io_u_free(struct thread_data *td, struct io_u *io_u)
 {
 	struct sr_fio *sd = td->io_ops_data;
 
-	if (!sd || io_u->index >= sd->depth || sd->slot[io_u->index] < 0)
+	if (!sd || io_u->index >= sd->depth ||
+	    sr_slot_index(sd->slot[io_u->index]) < 0)
 		return;
 	sr_slot_release(sd->c, sd->slot[io_u->index]);
-	sd->slot[io_u->index] = -1;
+	sd->slot[io_u->index] = SR_SLOT_NONE;
 }
 
 /*
@@ -358,7 +359,7 @@ static int sr_fio_open_file(struct thread_data *td, struct fio_file *f)
 
 	if (r)
 		return r;
-	h = sr_register_fd(sd->c, f->fd);
+	h = sr_handle_index(sr_register_fd(sd->c, f->fd));
 	if (h < 0) {
 		log_err("saferring: saferringd refused %s: %s\n", f->file_name,
 			strerror(-h));
@@ -394,12 +395,12 @@ static enum fio_q_status sr_fio_queue(struct thread_data *td,
 {
 	struct sr_fio *sd = td->io_ops_data;
 	uint64_t tag = (uintptr_t)io_u;
-	int h = sr_fio_handle(io_u->file);
+	sr_handle_t h = sr_fio_handle(io_u->file);
 	int r;
 
 	fio_ro_check(td, io_u);
 	if (io_u->ddir == DDIR_READ || io_u->ddir == DDIR_WRITE) {
-		int s = sd->slot[io_u->index];
+		sr_slot_t s = sd->slot[io_u->index];
 		char *d = sr_slot_data(sd->c, s);
 		char *x = io_u->xfer_buf;
 

@@ -80,7 +80,8 @@ enum sr_status {
 	SR_STATUS_BAD_DESCRIPTORS = 15,
 	SR_STATUS_BUSY = 16,
 	SR_STATUS_INTERNAL = 17,
-	SR_STATUS_CHAIN_REFUSED = 18, /* another member of the chain was refused */
+	SR_STATUS_CHAIN_REFUSED = 18,
+	/* another member of the chain was refused */
 	SR_STATUS_BAD_CHAIN = 19,     /* chain runs past its batch, or op not
 				       * allowed at that place in a chain */
 	SR_STATUS_BAD_ADDRESS = 20,   /* socket address family or length */
@@ -148,6 +149,65 @@ enum sr_opcode {
 /* sr_cqe.flags: a receive left more data in the socket. */
 #define SR_CQE_F_SOCK_NONEMPTY (1U << 2)
 
+/*
+ * Slots and handles are distinct types, so that a handle passed where a
+ * slot is expected, a slot where a handle is expected, or a bare int where
+ * either is expected does not compile.  Each is a struct of one int32_t:
+ * x86-64 SysV and AAPCS64 pass and return it exactly like an int32_t (in
+ * one integer register), and it has the size and alignment of one, so the
+ * functions and structs below keep the ABI they had when these were int.
+ *
+ * sr_slot_acquire and sr_register_fd return the typed value; a negative
+ * index there is the -errno of the failure (as liburing: >= 0 success,
+ * -errno failure), so check sr_slot_index() / sr_handle_index() < 0
+ * before use.  SR_SLOT(i) / SR_HANDLE(i) make one from an index you got
+ * elsewhere (a stored index, a wire trace); SR_SLOT_NONE / SR_HANDLE_NONE
+ * (index -1) are what a completion carries when it names none.  One
+ * gap C leaves: in an initializer, "struct sr_iov v = { .slot = 3 }"
+ * fills the struct's member by brace elision; -Wall (-Wmissing-braces)
+ * flags it.  tests/compile-fail/ holds the misuse that must not compile.
+ *
+ * SR_UNTYPED_API: define it before including this header to build source
+ * written for the int API unchanged (sr_slot_t and sr_handle_t are then
+ * plain int32_t and the macros and accessors still work): a migration
+ * aid, which gives up the checks.  The library is the same either way.
+ */
+#ifdef SR_UNTYPED_API
+typedef int32_t sr_slot_t;
+typedef int32_t sr_handle_t;
+#define SR_SLOT(i) ((sr_slot_t)(i))
+#define SR_HANDLE(i) ((sr_handle_t)(i))
+static inline int sr_slot_index(sr_slot_t s) { return s; }
+static inline int sr_handle_index(sr_handle_t h) { return h; }
+#else
+/* No struct tag: struct sr_slot is the library's own, and a caller has
+ * no use for one. */
+typedef struct { int32_t idx; } sr_slot_t;
+typedef struct { int32_t idx; } sr_handle_t;
+#ifdef __cplusplus
+#define SR_SLOT(i) (sr_slot_t{ (int32_t)(i) })
+#define SR_HANDLE(i) (sr_handle_t{ (int32_t)(i) })
+#else
+#define SR_SLOT(i) ((sr_slot_t){ (int32_t)(i) })
+#define SR_HANDLE(i) ((sr_handle_t){ (int32_t)(i) })
+#endif
+/* The index (>= 0), or the -errno a failed acquire/register returned. */
+static inline int sr_slot_index(sr_slot_t s) { return s.idx; }
+static inline int sr_handle_index(sr_handle_t h) { return h.idx; }
+#endif
+#define SR_SLOT_NONE SR_SLOT(-1)
+#define SR_HANDLE_NONE SR_HANDLE(-1)
+/* Whether two refer to the same slot / handle (== does not apply to
+ * structs). */
+static inline int sr_slot_eq(sr_slot_t a, sr_slot_t b)
+{
+	return sr_slot_index(a) == sr_slot_index(b);
+}
+static inline int sr_handle_eq(sr_handle_t a, sr_handle_t b)
+{
+	return sr_handle_index(a) == sr_handle_index(b);
+}
+
 /* A completion, as liburing's io_uring_cqe plus the daemon's verdict.
  * 48 bytes: sr_wait_cqes fills arrays of them, so its size never
  * changes; later fields come out of reserved. */
@@ -156,17 +216,18 @@ struct sr_cqe {
 	int32_t res;        /* bytes done, 0, or a negative errno */
 	uint32_t flags;     /* the kernel's CQE flags */
 	uint32_t status;    /* enum sr_status; OK when the kernel ran it */
-	int32_t slot;       /* slot the operation used (the first, if several),
+	sr_slot_t slot;     /* slot the operation used (the first, if several),
 			     * or for a pool receive the slot holding the
-			     * data, now the caller's; or -1 */
-	int32_t handle;     /* ACCEPT: the accepted socket's handle, or -1 */
+			     * data, now the caller's; or SR_SLOT_NONE */
+	sr_handle_t handle; /* ACCEPT: the accepted socket's handle, or
+			     * SR_HANDLE_NONE */
 	uint32_t reserved[5]; /* zero */
 };
 
 /* One slot range of a vectored operation.  12 bytes, never grows (a
  * new layout would come with new functions). */
 struct sr_iov {
-	int slot;
+	sr_slot_t slot;
 	uint32_t offset;
 	uint32_t len;
 };
@@ -296,16 +357,24 @@ int sr_fd(struct sr_client *c);
 /* Slots: the library hands them out; the caller owns an acquired slot
  * until it releases it.  A slot with an operation in flight cannot be
  * released (-EBUSY). */
-int sr_slot_acquire(struct sr_client *c); /* index, or -ENOBUFS */
-int sr_slot_release(struct sr_client *c, int slot);
-void *sr_slot_data(struct sr_client *c, int slot); /* NULL if bad index */
+/* The slot, or one whose index is -ENOBUFS (see sr_slot_index). */
+sr_slot_t sr_slot_acquire(struct sr_client *c);
+int sr_slot_release(struct sr_client *c, sr_slot_t slot);
+void *sr_slot_data(struct sr_client *c, sr_slot_t slot); /* NULL if bad */
 size_t sr_slot_size(const struct sr_client *c);
+/* A read-only view of a slot's data, for code that only consumes what
+ * was read into it: writing through it does not compile. */
+static inline const void *sr_slot_view(struct sr_client *c, sr_slot_t slot)
+{
+	return sr_slot_data(c, slot);
+}
 
-/* Files: pass a descriptor to the daemon, get a handle (>= 0) back.  The
- * caller may close its own descriptor afterwards.  Unregistering a handle
- * with operations in flight fails with -EBUSY. */
-int sr_register_fd(struct sr_client *c, int fd);
-int sr_unregister_fd(struct sr_client *c, int handle);
+/* Files: pass a descriptor to the daemon, get a handle back (index >= 0;
+ * a negative index is the -errno, see sr_handle_index).  The caller may
+ * close its own descriptor afterwards.  Unregistering a handle with
+ * operations in flight fails with -EBUSY. */
+sr_handle_t sr_register_fd(struct sr_client *c, int fd);
+int sr_unregister_fd(struct sr_client *c, sr_handle_t handle);
 
 /* Batch building.  Each prep adds one operation to the pending batch;
  * -ENOSPC when the batch is full or would exceed max_in_flight (submit
@@ -315,49 +384,51 @@ int sr_unregister_fd(struct sr_client *c, int handle);
  * A slot comes back to the caller with the completion of the last
  * operation that named it. */
 int sr_prep_nop(struct sr_client *c, uint64_t user_data);
-int sr_prep_read(struct sr_client *c, uint64_t user_data, int handle,
-		 int slot, uint32_t slot_offset, uint32_t len,
+int sr_prep_read(struct sr_client *c, uint64_t user_data, sr_handle_t handle,
+		 sr_slot_t slot, uint32_t slot_offset, uint32_t len,
 		 uint64_t file_offset);
-int sr_prep_write(struct sr_client *c, uint64_t user_data, int handle,
-		  int slot, uint32_t slot_offset, uint32_t len,
+int sr_prep_write(struct sr_client *c, uint64_t user_data, sr_handle_t handle,
+		  sr_slot_t slot, uint32_t slot_offset, uint32_t len,
 		  uint64_t file_offset);
-int sr_prep_fsync(struct sr_client *c, uint64_t user_data, int handle,
+int sr_prep_fsync(struct sr_client *c, uint64_t user_data, sr_handle_t handle,
 		  uint32_t fsync_flags);
-int sr_prep_readv(struct sr_client *c, uint64_t user_data, int handle,
+int sr_prep_readv(struct sr_client *c, uint64_t user_data, sr_handle_t handle,
 		  const struct sr_iov *iov, unsigned n, uint64_t file_offset);
-int sr_prep_writev(struct sr_client *c, uint64_t user_data, int handle,
+int sr_prep_writev(struct sr_client *c, uint64_t user_data, sr_handle_t handle,
 		   const struct sr_iov *iov, unsigned n, uint64_t file_offset);
-int sr_prep_fallocate(struct sr_client *c, uint64_t user_data, int handle,
+int sr_prep_fallocate(struct sr_client *c, uint64_t user_data,
+		      sr_handle_t handle,
 		      uint32_t mode, uint64_t offset, uint64_t len);
-int sr_prep_send(struct sr_client *c, uint64_t user_data, int handle,
-		 int slot, uint32_t slot_offset, uint32_t len,
+int sr_prep_send(struct sr_client *c, uint64_t user_data, sr_handle_t handle,
+		 sr_slot_t slot, uint32_t slot_offset, uint32_t len,
 		 uint32_t msg_flags);
-int sr_prep_recv(struct sr_client *c, uint64_t user_data, int handle,
-		 int slot, uint32_t slot_offset, uint32_t len,
+int sr_prep_recv(struct sr_client *c, uint64_t user_data, sr_handle_t handle,
+		 sr_slot_t slot, uint32_t slot_offset, uint32_t len,
 		 uint32_t msg_flags);
-int sr_prep_sendmsg(struct sr_client *c, uint64_t user_data, int handle,
+int sr_prep_sendmsg(struct sr_client *c, uint64_t user_data, sr_handle_t handle,
 		    const struct sr_iov *iov, unsigned n, uint32_t msg_flags);
-int sr_prep_recvmsg(struct sr_client *c, uint64_t user_data, int handle,
+int sr_prep_recvmsg(struct sr_client *c, uint64_t user_data, sr_handle_t handle,
 		    const struct sr_iov *iov, unsigned n, uint32_t msg_flags);
 /* Receive into slots of the session's pool (see sr_prep_provide), one
  * completion per message with SR_CQE_F_MORE while it goes on; each
  * completion's slot is the caller's (acquired) from then on.  An empty
  * pool ends it with -ENOBUFS: provide slots and prepare it again. */
 int sr_prep_recv_multishot(struct sr_client *c, uint64_t user_data,
-			   int handle, uint32_t msg_flags);
+			   sr_handle_t handle, uint32_t msg_flags);
 /* Give an acquired slot to the receive pool.  It comes back only as the
  * slot of a pool receive's completion. */
-int sr_prep_provide(struct sr_client *c, uint64_t user_data, int slot);
+int sr_prep_provide(struct sr_client *c, uint64_t user_data, sr_slot_t slot);
 /* Accept on a listening socket; cqe.handle is the new socket's handle,
  * registered like sr_register_fd's and counted in max_fds. */
-int sr_prep_accept(struct sr_client *c, uint64_t user_data, int handle);
+int sr_prep_accept(struct sr_client *c, uint64_t user_data, sr_handle_t handle);
 int sr_prep_multishot_accept(struct sr_client *c, uint64_t user_data,
-			     int handle);
+			     sr_handle_t handle);
 /* AF_INET and AF_INET6 only (-EAFNOSUPPORT otherwise). */
-int sr_prep_connect(struct sr_client *c, uint64_t user_data, int handle,
+int sr_prep_connect(struct sr_client *c, uint64_t user_data, sr_handle_t handle,
 		    const struct sockaddr *addr, socklen_t addrlen);
 /* Single-shot; @events from SR_POLL_EVENTS; res is the ready events. */
-int sr_prep_poll_add(struct sr_client *c, uint64_t user_data, int handle,
+int sr_prep_poll_add(struct sr_client *c, uint64_t user_data,
+		     sr_handle_t handle,
 		     uint32_t events);
 /* Target an operation by its user_data (the first pending one with it);
  * res -ENOENT when none is pending. */
@@ -373,8 +444,9 @@ int sr_prep_link_timeout(struct sr_client *c, uint64_t user_data,
 			 uint64_t ns);
 /* The handle is gone at once; operations still using it finish first,
  * then the daemon closes the file.  Cannot be part of a chain. */
-int sr_prep_close(struct sr_client *c, uint64_t user_data, int handle);
-int sr_prep_shutdown(struct sr_client *c, uint64_t user_data, int handle,
+int sr_prep_close(struct sr_client *c, uint64_t user_data, sr_handle_t handle);
+int sr_prep_shutdown(struct sr_client *c, uint64_t user_data,
+		     sr_handle_t handle,
 		     int how);
 /* Link the last prepared operation to the next one prepared (SR_LINK or
  * SR_LINK_HARD, 0 to unlink).  A chain must end inside its batch: if the
@@ -430,11 +502,11 @@ int sr_dispatch(struct sr_client *c, unsigned max);
  * They return bytes done or -errno, like pread/pwrite, and may move at
  * most sr_slot_size() bytes per call.  Other operations' completions that
  * arrive meanwhile stay queued for sr_peek_cqe/sr_wait_cqe. */
-ssize_t sr_pread(struct sr_client *c, int handle, void *buf, size_t len,
+ssize_t sr_pread(struct sr_client *c, sr_handle_t handle, void *buf, size_t len,
 		 uint64_t offset);
-ssize_t sr_pwrite(struct sr_client *c, int handle, const void *buf,
+ssize_t sr_pwrite(struct sr_client *c, sr_handle_t handle, const void *buf,
 		  size_t len, uint64_t offset);
-int sr_fsync(struct sr_client *c, int handle);
+int sr_fsync(struct sr_client *c, sr_handle_t handle);
 
 /*
  * Take io_uring away from this process, all its threads and everything it

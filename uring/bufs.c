@@ -213,7 +213,8 @@ int sru_map(struct sru_state *st, struct sru_op *op, bool from_memory,
 				 * the read did not reach are the memory's. */
 				if (!ret)
 					memcpy((unsigned char *)sr_slot_data(
-						       st->c, slot) + off, p, n);
+						       st->c, SR_SLOT(slot)) +
+						       off, p, n);
 				cur = -1;
 				p += n;
 				rem -= n;
@@ -271,7 +272,7 @@ static void copy_walk(struct sru_state *st, struct sru_op *op, size_t n,
 		struct sru_range *r = &op->ranges[i];
 		size_t rlen = r->len < n ? r->len : n;
 		size_t rdone = 0;
-		unsigned char *s = sr_slot_data(st->c, r->slot);
+		unsigned char *s = sr_slot_data(st->c, SR_SLOT(r->slot));
 
 		while (rdone < rlen && pi < op->npieces) {
 			struct sru_piece *pc = &sru_op_pieces(op)[pi];
@@ -327,7 +328,7 @@ void *sr_uring_buf_alloc(struct io_uring *ring, size_t len)
 		return NULL;
 	}
 	st->slots[slot].use = SRU_SLOT_LENT;
-	return sr_slot_data(st->c, slot);
+	return sr_slot_data(st->c, SR_SLOT(slot));
 }
 
 int sr_uring_buf_free(struct io_uring *ring, void *buf)

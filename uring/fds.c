@@ -57,11 +57,12 @@ void sru_handle_drop(struct sru_state *st, int handle)
 	if (handle < 0)
 		return;
 	/* Operations still using it finish first; the completion is ours. */
-	ret = sr_prep_close(st->c, SRU_INTERNAL | (uint64_t)handle, handle);
+	ret = sr_prep_close(st->c, SRU_INTERNAL | (uint64_t)handle,
+			    SR_HANDLE(handle));
 	if (ret == -ENOSPC) {
 		sr_submit_and_wait(st->c, 0);
 		ret = sr_prep_close(st->c, SRU_INTERNAL | (uint64_t)handle,
-				    handle);
+				    SR_HANDLE(handle));
 	}
 	if (ret == 0) {
 		/* Alone: a batch the facade builds later must not find a
@@ -72,7 +73,7 @@ void sru_handle_drop(struct sru_state *st, int handle)
 	}
 	/* No room at all: nothing is in flight on it only if nothing is
 	 * in flight; otherwise the handle stays until the session ends. */
-	sr_unregister_fd(st->c, handle);
+	sr_unregister_fd(st->c, SR_HANDLE(handle));
 }
 
 /* Does @fd still name the file @e was registered for?  With @flags,
@@ -137,7 +138,7 @@ int sru_fd_handle(struct sru_state *st, int fd, bool *seekable)
 	}
 	if (fstat(fd, &sb) < 0)
 		return -errno;
-	h = sr_register_fd(st->c, fd);
+	h = sr_handle_index(sr_register_fd(st->c, fd));
 	if (h < 0)
 		/* The daemon does not admit this kind of descriptor (or
 		 * is out of room for it): not something this facade can

@@ -32,7 +32,7 @@ static int sru_table_handle(struct sru_state *st, int fd)
 
 	if (fd < 0 || fstat(fd, &sb) < 0)
 		return -EBADF;
-	h = sr_register_fd(st->c, fd);
+	h = sr_handle_index(sr_register_fd(st->c, fd));
 	if (h == -EBADF)
 		return sru_fd_refused(fd, &sb);
 	if (h == -EDQUOT)

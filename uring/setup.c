@@ -277,9 +277,9 @@ int io_uring_queue_init_params(unsigned entries, struct io_uring *ring,
 		goto fail;
 	}
 	/* Every slot is the facade's: it hands them out itself. */
-	while ((slot = sr_slot_acquire(st->c)) >= 0)
+	while ((slot = sr_slot_index(sr_slot_acquire(st->c))) >= 0)
 		sru_slot_put(st, slot);
-	st->arena_lo = sr_slot_data(st->c, 0);
+	st->arena_lo = sr_slot_data(st->c, SR_SLOT(0));
 	st->arena_hi = st->arena_lo + (size_t)st->lim.slot_count *
 				      st->slot_size;
 	ret = sru_init_rings(st, ring, sq, cq, p->flags);

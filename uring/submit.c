@@ -665,11 +665,13 @@ static int prep_one(struct sru_state *st, struct sru_op *op)
 {
 	struct sr_client *c = st->c;
 	uint64_t ud = op->id;
+	/* The facade keeps plain indices; the typed API gets them here. */
+	sr_handle_t h = SR_HANDLE(op->handle);
 	struct sr_iov iov[SR_MAX_IOV];
 	bool single = op->nranges == 1;
 
 	for (uint32_t i = 0; i < op->nranges; i++)
-		iov[i] = (struct sr_iov){ .slot = op->ranges[i].slot,
+		iov[i] = (struct sr_iov){ .slot = SR_SLOT(op->ranges[i].slot),
 					  .offset = op->ranges[i].off,
 					  .len = op->ranges[i].len };
 	switch (op->sr_opcode) {
@@ -679,51 +681,51 @@ static int prep_one(struct sru_state *st, struct sru_op *op)
 		if (!op->nranges) /* a zero-length read */
 			return sr_prep_nop(c, ud);
 		if (single)
-			return sr_prep_read(c, ud, op->handle, iov[0].slot,
+			return sr_prep_read(c, ud, h, iov[0].slot,
 					    iov[0].offset, iov[0].len, op->off);
-		return sr_prep_readv(c, ud, op->handle, iov, op->nranges,
+		return sr_prep_readv(c, ud, h, iov, op->nranges,
 				     op->off);
 	case SR_OP_WRITE:
 		if (!op->nranges)
 			return sr_prep_nop(c, ud);
 		if (single)
-			return sr_prep_write(c, ud, op->handle, iov[0].slot,
+			return sr_prep_write(c, ud, h, iov[0].slot,
 					     iov[0].offset, iov[0].len, op->off);
-		return sr_prep_writev(c, ud, op->handle, iov, op->nranges,
+		return sr_prep_writev(c, ud, h, iov, op->nranges,
 				      op->off);
 	case SR_OP_RECV:
 	case SR_OP_RECVMSG:
 		if (!op->nranges)
 			return -EINVAL;
 		if (single)
-			return sr_prep_recv(c, ud, op->handle, iov[0].slot,
+			return sr_prep_recv(c, ud, h, iov[0].slot,
 					    iov[0].offset, iov[0].len,
 					    op->msg_flags);
-		return sr_prep_recvmsg(c, ud, op->handle, iov, op->nranges,
+		return sr_prep_recvmsg(c, ud, h, iov, op->nranges,
 				       op->msg_flags);
 	case SR_OP_SEND:
 	case SR_OP_SENDMSG:
 		if (!op->nranges)
 			return -EINVAL;
 		if (single)
-			return sr_prep_send(c, ud, op->handle, iov[0].slot,
+			return sr_prep_send(c, ud, h, iov[0].slot,
 					    iov[0].offset, iov[0].len,
 					    op->msg_flags);
-		return sr_prep_sendmsg(c, ud, op->handle, iov, op->nranges,
+		return sr_prep_sendmsg(c, ud, h, iov, op->nranges,
 				       op->msg_flags);
 	case SR_OP_FSYNC:
-		return sr_prep_fsync(c, ud, op->handle, op->flags);
+		return sr_prep_fsync(c, ud, h, op->flags);
 	case SR_OP_FALLOCATE:
-		return sr_prep_fallocate(c, ud, op->handle, op->flags, op->off,
+		return sr_prep_fallocate(c, ud, h, op->flags, op->off,
 					 op->length);
 	case SR_OP_CONNECT:
-		return sr_prep_connect(c, ud, op->handle,
+		return sr_prep_connect(c, ud, h,
 				       (const struct sockaddr *)&op->addr,
 				       op->addrlen);
 	case SR_OP_SHUTDOWN:
-		return sr_prep_shutdown(c, ud, op->handle, (int)op->flags);
+		return sr_prep_shutdown(c, ud, h, (int)op->flags);
 	case SR_OP_POLL_ADD:
-		return sr_prep_poll_add(c, ud, op->handle, op->flags);
+		return sr_prep_poll_add(c, ud, h, op->flags);
 	case SR_OP_POLL_REMOVE:
 		return sr_prep_poll_remove(c, ud, (uint64_t)op->target_id);
 	case SR_OP_ASYNC_CANCEL:

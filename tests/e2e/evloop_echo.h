@@ -38,15 +38,15 @@ struct ee_server;
 struct ee_conn {
 	struct ee_server *s;
 	unsigned index;
-	int handle;
-	int slot;
+	sr_handle_t handle;
+	sr_slot_t slot;
 	uint32_t len, off; /* bytes received into the slot, sent of them */
 	bool closed;
 };
 
 struct ee_server {
 	struct sr_client *c;
-	int listen_h;
+	sr_handle_t listen_h;
 	uint16_t port;
 	unsigned accepted, closed;
 	struct ee_conn conns[EE_CLIENTS];
@@ -139,7 +139,7 @@ static void ee_on_send(struct sr_client *c, const struct sr_cqe *cqe,
 	if (cqe->status != SR_STATUS_OK || cqe->res <= 0)
 		fail_msg("send on connection %u: %s res %d", k->index,
 			 sr_strstatus(cqe->status), cqe->res);
-	assert_int_equal(cqe->slot, k->slot);
+	assert_slot_equal(cqe->slot, k->slot);
 	k->off += (uint32_t)cqe->res;
 	s->echoed += (uint64_t)cqe->res;
 	if (k->off < k->len)
@@ -161,7 +161,7 @@ static void ee_on_recv(struct sr_client *c, const struct sr_cqe *cqe,
 	if (cqe->status != SR_STATUS_OK || cqe->res < 0)
 		fail_msg("recv on connection %u: %s res %d", k->index,
 			 sr_strstatus(cqe->status), cqe->res);
-	assert_int_equal(cqe->slot, k->slot);
+	assert_slot_equal(cqe->slot, k->slot);
 	if (cqe->res == 0) {
 		/* The client is done with this connection. */
 		assert_int_equal(sr_slot_release(c, k->slot), 0);
@@ -189,7 +189,8 @@ static void ee_on_accept(struct sr_client *c, const struct sr_cqe *cqe,
 	struct ee_conn *k;
 
 	assert_int_equal(cqe->user_data, EE_UD(EE_ACCEPT, s->accepted));
-	if (cqe->status != SR_STATUS_OK || cqe->res < 0 || cqe->handle < 0)
+	if (cqe->status != SR_STATUS_OK || cqe->res < 0 ||
+	    sr_handle_index(cqe->handle) < 0)
 		fail_msg("accept: %s res %d", sr_strstatus(cqe->status),
 			 cqe->res);
 	assert_true(s->accepted < EE_CLIENTS);
@@ -197,7 +198,7 @@ static void ee_on_accept(struct sr_client *c, const struct sr_cqe *cqe,
 	*k = (struct ee_conn){ .s = s, .index = s->accepted,
 			       .handle = cqe->handle };
 	k->slot = sr_slot_acquire(c);
-	assert_true(k->slot >= 0);
+	assert_true(sr_slot_index(k->slot) >= 0);
 	s->accepted++;
 	/* A callback prepares and submits the next operations itself. */
 	ee_arm_recv(k);

@@ -207,21 +207,21 @@ static inline void ou_udp_pair(int sv[2])
 }
 
 /* Register @fd and close our copy: the daemon holds the only one. */
-static inline int ou_register(struct sr_client *c, int fd)
+static inline sr_handle_t ou_register(struct sr_client *c, int fd)
 {
-	int h = sr_register_fd(c, fd);
+	sr_handle_t h = sr_register_fd(c, fd);
 
-	if (h < 0)
-		fail_msg("sr_register_fd: %s", strerror(-h));
+	if (sr_handle_index(h) < 0)
+		fail_msg("sr_register_fd: %s", strerror(-sr_handle_index(h)));
 	close(fd);
 	return h;
 }
 
-static inline int ou_acquire(struct sr_client *c)
+static inline sr_slot_t ou_acquire(struct sr_client *c)
 {
-	int s = sr_slot_acquire(c);
+	sr_slot_t s = sr_slot_acquire(c);
 
-	assert_true(s >= 0);
+	assert_true(sr_slot_index(s) >= 0);
 	return s;
 }
 

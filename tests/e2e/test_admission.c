@@ -241,7 +241,8 @@ static int setuid_child(const char *dir)
 	struct sr_client *c;
 	char path[256];
 	struct stat st;
-	int fd, h, r;
+	int fd, r;
+	sr_handle_t h;
 
 	if (hd_become(NOBODY, NOBODY) < 0)
 		return 10;
@@ -254,7 +255,7 @@ static int setuid_child(const char *dir)
 	if (r < 0)
 		return 12;
 	h = sr_register_fd(c, fd);
-	if (h < 0)
+	if (sr_handle_index(h) < 0)
 		return 13;
 	if (sr_pwrite(c, h, "through the daemon", 18, 0) != 18)
 		return 14;

@@ -96,7 +96,9 @@ static int attacker(int report)
 {
 	struct sr_client *c;
 	struct sr_cqe cqe;
-	int fd, h, s, r;
+	int fd, r;
+	sr_slot_t s;
+	sr_handle_t h;
 
 	if (setgroups(0, NULL) < 0 || setgid(FUSE_GID) < 0)
 		return 10;
@@ -105,12 +107,13 @@ static int attacker(int report)
 	if (r < 0)
 		return 11;
 	h = sr_register_fd(c, fd);
-	if (h < 0) {
-		fprintf(stderr, "attacker: register: %s\n", strerror(-h));
+	if (sr_handle_index(h) < 0) {
+		fprintf(stderr, "attacker: register: %s\n",
+			strerror(-sr_handle_index(h)));
 		return 12;
 	}
 	s = sr_slot_acquire(c);
-	if (s < 0 || sr_prep_read(c, 1, h, s, 0, 4096, 0) < 0 ||
+	if (sr_slot_index(s) < 0 || sr_prep_read(c, 1, h, s, 0, 4096, 0) < 0 ||
 	    sr_submit(c) != 1)
 		return 13;
 	if (write(report, "S", 1) != 1)

@@ -78,14 +78,14 @@ static void measure_other_client(const char *what)
 {
 	struct sr_client *c;
 	int fd = hd_make_file(&hd, "bp.dat", 65536, 0xb0);
-	int h;
+	sr_handle_t h;
 	unsigned char buf[4096];
 	uint64_t worst = 0, sum = 0;
 	const int rounds = 50;
 
 	assert_int_equal(sr_connect(hd.sock, NULL, &c), 0);
 	h = sr_register_fd(c, fd);
-	assert_true(h >= 0);
+	assert_true(sr_handle_index(h) >= 0);
 	for (int i = 0; i < rounds; i++) {
 		uint64_t t0 = hd_now_ns();
 		struct sr_cqe cqe;

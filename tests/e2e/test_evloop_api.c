@@ -201,8 +201,8 @@ static void test_dispatch_resubmit(void **state)
 /* One chain of FLOOD_CHAIN vectored writes, each a byte from far into
  * each of @slots: big records, so that the daemon's room runs out before
  * the in-flight quota does, on either transport. */
-static void prep_chain(struct sr_client *c, int h, const int *slots,
-		       unsigned first)
+static void prep_chain(struct sr_client *c, sr_handle_t h,
+		       const sr_slot_t *slots, unsigned first)
 {
 	struct sr_iov iov[FLOOD_IOV];
 
@@ -241,7 +241,8 @@ static void test_submit_eagain(void **state)
 	bool pushed_back = false;
 	uint8_t *seen;
 	struct sr_cqe cqe;
-	int h, r;
+	int r;
+	sr_handle_t h;
 
 	(void)state;
 	if (sr_backend(c) != SR_BACKEND_DAEMON) {
@@ -261,7 +262,7 @@ static void test_submit_eagain(void **state)
 	assert_true(sr_fd(c) >= 0);
 	assert_int_equal(kill(hd.pid, SIGSTOP), 0);
 	while (sent + FLOOD_CHAIN <= lim.max_in_flight) {
-		int slots[FLOOD_IOV];
+		sr_slot_t slots[FLOOD_IOV];
 
 		for (unsigned j = 0; j < FLOOD_IOV; j++)
 			slots[j] = ou_acquire(c);

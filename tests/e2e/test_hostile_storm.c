@@ -247,7 +247,8 @@ static int other_uid_roundtrip(void)
 	if (p == 0) {
 		struct sr_client *c;
 		struct sr_cqe cqe;
-		int r, s;
+		int r;
+		sr_slot_t s;
 
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (hd_become(NOBODY, NOBODY) < 0)
@@ -256,7 +257,8 @@ static int other_uid_roundtrip(void)
 		if (r < 0)
 			_exit(21);
 		s = sr_slot_acquire(c);
-		if (s < 0 || sr_prep_nop(c, 5) < 0 || sr_submit(c) != 1 ||
+		if (sr_slot_index(s) < 0 || sr_prep_nop(c, 5) < 0 ||
+		    sr_submit(c) != 1 ||
 		    sr_wait_cqe(c, &cqe) < 0 || cqe.user_data != 5 ||
 		    cqe.status != SR_STATUS_OK)
 			_exit(22);

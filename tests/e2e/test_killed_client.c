@@ -63,7 +63,9 @@ static bool no_writer(int rd)
 static void child(int pipe_rd, int file_fd, int ready_fd)
 {
 	struct sr_client *c;
-	int hp, hf, r;
+	int r;
+	sr_handle_t hf;
+	sr_handle_t hp;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	r = sr_connect(hd.sock, NULL, &c);
@@ -71,11 +73,12 @@ static void child(int pipe_rd, int file_fd, int ready_fd)
 		_exit(10);
 	hp = sr_register_fd(c, pipe_rd);
 	hf = sr_register_fd(c, file_fd);
-	if (hp < 0 || hf < 0)
+	if (sr_handle_index(hp) < 0 || sr_handle_index(hf) < 0)
 		_exit(11);
 	for (int i = 0; i < PIPE_READS + FILE_READS; i++) {
-		int s = sr_slot_acquire(c);
-		if (s < 0)
+		sr_slot_t s = sr_slot_acquire(c);
+
+		if (sr_slot_index(s) < 0)
 			_exit(12);
 		if (i < PIPE_READS)
 			r = sr_prep_read(c, i, hp, s, 0, 4096, 0);
@@ -206,7 +209,8 @@ static void test_killed_other_states(void **state)
 		assert_true(pid >= 0);
 		if (pid == 0) {
 			struct sr_client *c;
-			int h, s;
+			sr_slot_t s;
+			sr_handle_t h;
 
 			prctl(PR_SET_PDEATHSIG, SIGKILL);
 			close(ready[0]);
@@ -222,7 +226,8 @@ static void test_killed_other_states(void **state)
 					_exit(21);
 				h = sr_register_fd(c, pfd[1]);
 				s = sr_slot_acquire(c);
-				if (h < 0 || s < 0)
+				if (sr_handle_index(h) < 0 ||
+				    sr_slot_index(s) < 0)
 					_exit(22);
 				if (sr_prep_write(c, 1, h, s, 0, 65536, 0) < 0 ||
 				    sr_submit(c) != 1)

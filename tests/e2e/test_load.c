@@ -88,7 +88,8 @@ static void worker(unsigned w, int file_fd, int ready_fd, int go_fd,
 		   int out)
 {
 	static struct sr_client *cs[PER_WORKER];
-	static int handle[PER_WORKER], slot[PER_WORKER][4];
+	static sr_handle_t handle[PER_WORKER];
+	static sr_slot_t slot[PER_WORKER][4];
 	struct sr_params p = { .slot_count = 4, .slot_size = SLOT };
 	struct report r = { 0 };
 	char b;
@@ -99,11 +100,13 @@ static void worker(unsigned w, int file_fd, int ready_fd, int go_fd,
 			report_exit(out, &r, "sr_connect failed");
 		r.sessions++;
 		handle[s] = sr_register_fd(cs[s], file_fd);
-		if (handle[s] < 0)
+		if (sr_handle_index(handle[s]) < 0)
 			report_exit(out, &r, "sr_register_fd failed");
-		for (int k = 0; k < 4; k++)
-			if ((slot[s][k] = sr_slot_acquire(cs[s])) < 0)
+		for (int k = 0; k < 4; k++) {
+			slot[s][k] = sr_slot_acquire(cs[s]);
+			if (sr_slot_index(slot[s][k]) < 0)
 				report_exit(out, &r, "sr_slot_acquire failed");
+		}
 	}
 	if (write(ready_fd, "R", 1) != 1 || read(go_fd, &b, 1) != 1)
 		report_exit(out, &r, "parent gone");
@@ -178,6 +181,7 @@ static void worker(unsigned w, int file_fd, int ready_fd, int go_fd,
 static void victim(int file_fd, int ready_fd)
 {
 	static struct sr_client *cs[PER_VICTIM];
+	static sr_handle_t file_h[PER_VICTIM];
 	struct sr_params p = { .slot_count = 4, .slot_size = SLOT };
 	int pfd[2];
 
@@ -185,14 +189,16 @@ static void victim(int file_fd, int ready_fd)
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		_exit(2);
 	for (unsigned s = 0; s < PER_VICTIM; s++) {
-		int hp, hf;
+		sr_handle_t hf;
+		sr_handle_t hp;
 
 		if (sr_connect(hd.sock, &p, &cs[s]) < 0)
 			_exit(10);
 		hp = sr_register_fd(cs[s], pfd[0]);
 		hf = sr_register_fd(cs[s], file_fd);
-		if (hp < 0 || hf < 0)
+		if (sr_handle_index(hp) < 0 || sr_handle_index(hf) < 0)
 			_exit(11);
+		file_h[s] = hf;
 		for (int k = 0; k < 2; k++)
 			if (sr_prep_read(cs[s], 100, hp, sr_slot_acquire(cs[s]), 0,
 					 64, 0) < 0)
@@ -204,17 +210,19 @@ static void victim(int file_fd, int ready_fd)
 		_exit(14);
 	for (;;) {
 		for (unsigned s = 0; s < PER_VICTIM; s++) {
-			int a = sr_slot_acquire(cs[s]);
+			sr_slot_t a = sr_slot_acquire(cs[s]);
 
-			if (a < 0)
+			if (sr_slot_index(a) < 0)
 				continue;
-			sr_prep_read(cs[s], 1, 1, a, 0, SLOT, (uint64_t)s * SLOT);
+			sr_prep_read(cs[s], 1, file_h[s], a, 0, SLOT,
+				     (uint64_t)s * SLOT);
 			sr_submit_and_wait(cs[s], 0);
 		}
 		for (unsigned s = 0; s < PER_VICTIM; s++) {
 			struct sr_cqe cqe;
 
-			if (sr_wait_cqe(cs[s], &cqe) == 0 && cqe.slot >= 0)
+			if (sr_wait_cqe(cs[s], &cqe) == 0 &&
+			    sr_slot_index(cqe.slot) >= 0)
 				sr_slot_release(cs[s], cqe.slot);
 		}
 	}

@@ -197,7 +197,7 @@ static void test_library_sends_its_cpu(void **state)
 	else
 		assert_true(node >= 0);
 	/* The slots are contiguous in the arena, slot 0 first. */
-	assert_pages_on(sr_slot_data(c, 0), (size_t)lim.slot_count *
+	assert_pages_on(sr_slot_data(c, SR_SLOT(0)), (size_t)lim.slot_count *
 			lim.slot_size, node);
 	sr_close(c);
 	printf("ok: libsaferring's session is on node %d\n", node);

@@ -21,14 +21,14 @@ static void test_chain_copy(void **state)
 	struct sr_client *c = ou_small_session(16);
 	int src = hd_make_file(&hd, "chain-src.dat", 3 * SLOT_SIZE, 0xc1);
 	int dst = hd_make_file(&hd, "chain-dst.dat", 0, 0);
-	int hs = sr_register_fd(c, src), hd_ = sr_register_fd(c, dst);
-	int s = ou_acquire(c);
+	sr_handle_t hs = sr_register_fd(c, src), hd_ = sr_register_fd(c, dst);
+	sr_slot_t s = ou_acquire(c);
 	struct sr_cqe cqe[7], chain[6];
 	unsigned char buf[3 * SLOT_SIZE];
 	unsigned n = 0;
 
 	(void)state;
-	assert_true(hs >= 0 && hd_ >= 0);
+	assert_true(sr_handle_index(hs) >= 0 && sr_handle_index(hd_) >= 0);
 	/* Three read->write pairs through the same slot, one chain: each
 	 * write sees what the read before it put there. */
 	for (int i = 0; i < 3; i++) {
@@ -75,8 +75,8 @@ static void test_short_read_breaks_soft_link(void **state)
 	struct sr_client *c = ou_small_session(16);
 	int src = hd_make_file(&hd, "short-src.dat", 100, 0xc2);
 	int dst = hd_make_file(&hd, "short-dst.dat", 0, 0);
-	int hs = sr_register_fd(c, src), hd_ = sr_register_fd(c, dst);
-	int s = ou_acquire(c);
+	sr_handle_t hs = sr_register_fd(c, src), hd_ = sr_register_fd(c, dst);
+	sr_slot_t s = ou_acquire(c);
 	struct sr_cqe cqe[3];
 	struct stat st;
 
@@ -108,7 +108,7 @@ static void test_short_read_breaks_soft_link(void **state)
 
 	hd_path(&hd, "write-only", wo_path, sizeof(wo_path));
 	close(hd_make_file(&hd, "write-only", 0, 1));
-	int wo = ou_register(c, open(wo_path, O_WRONLY | O_CLOEXEC));
+	sr_handle_t wo = ou_register(c, open(wo_path, O_WRONLY | O_CLOEXEC));
 	assert_int_equal(sr_prep_read(c, 6, wo, s, 0, 10, 0), 0);
 	assert_int_equal(sr_link_last(c, SR_LINK), 0);
 	assert_int_equal(sr_prep_write(c, 7, hd_, s, 0, 10, 0), 0);

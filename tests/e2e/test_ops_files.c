@@ -18,14 +18,15 @@ static void test_readv_writev(void **state)
 {
 	struct sr_client *c = ou_small_session(16);
 	int fd = hd_make_file(&hd, "vec.dat", 0, 0);
-	int h = sr_register_fd(c, fd);
-	int w[3], r[3];
+	sr_handle_t h = sr_register_fd(c, fd);
+	sr_slot_t r[3];
+	sr_slot_t w[3];
 	struct sr_iov wv[3], rv[3];
 	struct sr_cqe cqe[2];
 	unsigned char check[3000];
 
 	(void)state;
-	assert_true(h >= 0);
+	assert_true(sr_handle_index(h) >= 0);
 	for (int i = 0; i < 3; i++) {
 		w[i] = ou_acquire(c);
 		r[i] = ou_acquire(c);
@@ -42,7 +43,7 @@ static void test_readv_writev(void **state)
 	ou_submit(c, 1);
 	ou_wait(c, cqe, 1);
 	ou_ok(&cqe[0], 3000);
-	assert_int_equal(cqe[0].slot, w[0]);
+	assert_slot_equal(cqe[0].slot, w[0]);
 	assert_int_equal(pread(fd, check, sizeof(check), 0), 3000);
 	assert_true(hd_pattern_ok(check, 3000, 0, 0x7e));
 
@@ -76,13 +77,13 @@ static void test_fsync_fallocate(void **state)
 {
 	struct sr_client *c = ou_small_session(16);
 	int fd = hd_make_file(&hd, "falloc.dat", 8192, 0x11);
-	int h = sr_register_fd(c, fd);
+	sr_handle_t h = sr_register_fd(c, fd);
 	struct sr_cqe cqe[4];
 	struct stat st;
 	unsigned char buf[4096];
 
 	(void)state;
-	assert_true(h >= 0);
+	assert_true(sr_handle_index(h) >= 0);
 	assert_int_equal(sr_prep_fsync(c, 1, h, 0), 0);
 	assert_int_equal(sr_prep_fsync(c, 2, h, SR_FSYNC_DATASYNC), 0);
 	/* Grows the file. */
@@ -135,14 +136,16 @@ static void test_close_handle(void **state)
 {
 	struct sr_client *c = ou_small_session(16);
 	int fd = hd_make_file(&hd, "close.dat", 8192, 0x22);
-	int h = sr_register_fd(c, fd);
-	int s = ou_acquire(c);
-	int sv[2], hs, h2;
+	sr_handle_t h = sr_register_fd(c, fd);
+	sr_slot_t s = ou_acquire(c);
+	int sv[2];
+	sr_handle_t hs;
+	sr_handle_t h2;
 	struct sr_cqe cqe[3];
 	char byte = 'x';
 
 	(void)state;
-	assert_true(h >= 0);
+	assert_true(sr_handle_index(h) >= 0);
 	assert_int_equal(sr_prep_close(c, 1, h), 0);
 	/* Stale at once, for the library too. */
 	assert_int_equal(sr_prep_fsync(c, 2, h, 0), -EINVAL);
@@ -153,7 +156,7 @@ static void test_close_handle(void **state)
 	assert_int_equal(sr_unregister_fd(c, h), -EBADF);
 	/* The index is free again: a new file gets it. */
 	h2 = sr_register_fd(c, fd);
-	assert_int_equal(h2, h);
+	assert_handle_equal(h2, h);
 
 	/* CLOSE with a receive pending: the handle dies now, the receive
 	 * still completes on the socket, then the file leaves the table. */
@@ -167,15 +170,15 @@ static void test_close_handle(void **state)
 	ou_ok(&cqe[0], 0);
 	assert_int_equal(cqe[0].user_data, 5);
 	/* Its index is not handed out while the receive may use it. */
-	int h3 = sr_register_fd(c, fd);
-	assert_true(h3 >= 0 && h3 != hs);
+	sr_handle_t h3 = sr_register_fd(c, fd);
+	assert_true(sr_handle_index(h3) >= 0 && !sr_handle_eq(h3, hs));
 	assert_int_equal(send(sv[1], &byte, 1, 0), 1);
 	ou_wait(c, cqe, 1);
 	ou_ok(&cqe[0], 1);
 	assert_int_equal(((char *)sr_slot_data(c, s))[0], 'x');
 	/* Now the socket is closed for good: the peer sees end of stream. */
 	assert_int_equal(recv(sv[1], &byte, 1, 0), 0);
-	assert_int_equal(sr_register_fd(c, fd), hs);
+	assert_handle_equal(sr_register_fd(c, fd), hs);
 	close(sv[1]);
 	sr_close(c);
 	close(fd);

@@ -221,7 +221,9 @@ static void test_library_pool(void **state)
 {
 	struct sr_params params = { .slot_count = 8, .slot_size = 4096 };
 	struct sr_client *c = ou_connect(&params);
-	int sv[2], h, s = ou_acquire(c);
+	int sv[2];
+	sr_handle_t h;
+	sr_slot_t s = ou_acquire(c);
 	struct sr_cqe cqe[2];
 
 	(void)state;
@@ -236,12 +238,12 @@ static void test_library_pool(void **state)
 	ou_submit(c, 2);
 	ou_wait(c, cqe, 1);
 	ou_ok(&cqe[0], 0);
-	assert_int_equal(cqe[0].slot, -1);
+	assert_int_equal(sr_slot_index(cqe[0].slot), -1);
 	assert_int_equal(send(sv[1], "pool", 4, 0), 4);
 	ou_wait(c, cqe, 1);
 	ou_ok(&cqe[0], 4);
 	assert_true(cqe[0].flags & SR_CQE_F_MORE);
-	assert_int_equal(cqe[0].slot, s);
+	assert_slot_equal(cqe[0].slot, s);
 	assert_memory_equal(sr_slot_data(c, s), "pool", 4);
 	/* The caller's again: it can be used, given back, released. */
 	assert_int_equal(sr_in_flight(c), 1);
@@ -266,9 +268,10 @@ static void test_multishot_accept(void **state)
 	struct sr_client *c = ou_connect(NULL);
 	struct sr_limits lim;
 	uint16_t port;
-	int l = ou_register(c, ou_listener(&port));
-	int s = ou_acquire(c);
-	int *peers, *handles, n = 0;
+	sr_handle_t l = ou_register(c, ou_listener(&port));
+	sr_slot_t s = ou_acquire(c);
+	int *peers, n = 0;
+	sr_handle_t *handles;
 	struct sr_cqe cqe;
 	char buf[8];
 
@@ -286,10 +289,12 @@ static void test_multishot_accept(void **state)
 		ou_wait(c, &cqe, 1);
 		assert_int_equal(cqe.status, SR_STATUS_OK);
 		assert_true(cqe.flags & SR_CQE_F_MORE);
-		assert_true(cqe.handle >= 0 && cqe.handle != l);
-		assert_true((uint32_t)cqe.handle < lim.fd_table_size);
+		assert_true(sr_handle_index(cqe.handle) >= 0 &&
+			    !sr_handle_eq(cqe.handle, l));
+		assert_true((uint32_t)sr_handle_index(cqe.handle) <
+			    lim.fd_table_size);
 		for (int i = 0; i < n; i++)
-			assert_int_not_equal(handles[i], cqe.handle);
+			assert_false(sr_handle_eq(handles[i], cqe.handle));
 		handles[n] = cqe.handle;
 		memcpy(sr_slot_data(c, s), "conn-", 5);
 		((char *)sr_slot_data(c, s))[5] = (char)('0' + n);
@@ -310,14 +315,14 @@ static void test_multishot_accept(void **state)
 		handles[n] = cqe.handle;
 	}
 	int file = hd_make_file(&hd, "quota-file", 0, 1);
-	assert_int_equal(sr_register_fd(c, file), -EDQUOT);
+	assert_int_equal(sr_handle_index(sr_register_fd(c, file)), -EDQUOT);
 	close(file);
 	/* ...and past it the connection is closed, the accept ends. */
 	peers[n] = ou_dial(port);
 	ou_wait(c, &cqe, 1);
 	ou_ok(&cqe, -EMFILE);
 	assert_false(cqe.flags & SR_CQE_F_MORE);
-	assert_int_equal(cqe.handle, -1);
+	assert_int_equal(sr_handle_index(cqe.handle), -1);
 	assert_int_equal(recv(peers[n], buf, 1, 0), 0);
 	n++;
 	/* Closing accepted handles makes room for another accept. */
@@ -330,7 +335,7 @@ static void test_multishot_accept(void **state)
 	peers[n] = ou_dial(port);
 	ou_wait(c, &cqe, 1);
 	ou_ok(&cqe, 0);
-	assert_true(cqe.handle >= 0);
+	assert_true(sr_handle_index(cqe.handle) >= 0);
 	n++;
 	for (int i = 0; i < n; i++)
 		close(peers[i]);

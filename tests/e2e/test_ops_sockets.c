@@ -18,7 +18,10 @@
 static void test_send_recv(void **state)
 {
 	struct sr_client *c = ou_small_session(16);
-	int sv[2], h, a = ou_acquire(c), b = ou_acquire(c);
+	int sv[2];
+	sr_handle_t h;
+	sr_slot_t b = ou_acquire(c);
+	sr_slot_t a = ou_acquire(c);
 	struct sr_cqe cqe[2];
 	char buf[100];
 
@@ -30,7 +33,7 @@ static void test_send_recv(void **state)
 	ou_submit(c, 1);
 	ou_wait(c, cqe, 1);
 	ou_ok(&cqe[0], 11);
-	assert_int_equal(cqe[0].slot, a);
+	assert_slot_equal(cqe[0].slot, a);
 	ou_read_all(sv[1], buf, 11);
 	assert_memory_equal(buf, "hello, peer", 11);
 
@@ -43,7 +46,7 @@ static void test_send_recv(void **state)
 	assert_int_equal(send(sv[1], "4567", 4, 0), 4);
 	ou_wait(c, cqe, 1);
 	ou_ok(&cqe[0], 8);
-	assert_int_equal(cqe[0].slot, b);
+	assert_slot_equal(cqe[0].slot, b);
 	assert_memory_equal((char *)sr_slot_data(c, b) + 5, "01234567", 8);
 	/* DONTWAIT with nothing there; PEEK leaves the data. */
 	assert_int_equal(sr_prep_recv(c, 3, h, b, 0, 8, MSG_DONTWAIT), 0);
@@ -89,7 +92,9 @@ static void test_send_recv(void **state)
 static void test_sendmsg_recvmsg(void **state)
 {
 	struct sr_client *c = ou_small_session(16);
-	int sv[2], h, s[4];
+	int sv[2];
+	sr_slot_t s[4];
+	sr_handle_t h;
 	struct sr_iov out[2], in[2];
 	struct sr_cqe cqe[1];
 	char buf[64];
@@ -133,8 +138,13 @@ static void test_accept_connect_shutdown(void **state)
 {
 	struct sr_client *c = ou_small_session(16);
 	uint16_t port;
-	int lfd = ou_listener(&port), l = ou_register(c, lfd);
-	int peer, ha, hc, s = ou_acquire(c), t = ou_acquire(c);
+	int lfd = ou_listener(&port);
+	sr_handle_t l = ou_register(c, lfd);
+	int peer;
+	sr_handle_t hc;
+	sr_handle_t ha;
+	sr_slot_t t = ou_acquire(c);
+	sr_slot_t s = ou_acquire(c);
 	struct sockaddr_in to = ou_loopback(port);
 	struct sockaddr_un un = { .sun_family = AF_UNIX };
 	struct sr_cqe cqe[2];
@@ -149,7 +159,7 @@ static void test_accept_connect_shutdown(void **state)
 	ou_wait(c, cqe, 1);
 	ou_ok(&cqe[0], 0);
 	ha = cqe[0].handle;
-	assert_true(ha >= 0 && ha != l);
+	assert_true(sr_handle_index(ha) >= 0 && !sr_handle_eq(ha, l));
 	memcpy(sr_slot_data(c, s), "accepted", 8);
 	assert_int_equal(sr_prep_send(c, 2, ha, s, 0, 8, 0), 0);
 	ou_submit(c, 1);
@@ -169,7 +179,7 @@ static void test_accept_connect_shutdown(void **state)
 	ou_ok(ou_find(cqe, 2, 3), 0);
 	ou_ok(ou_find(cqe, 2, 4), 0);
 	ha = ou_find(cqe, 2, 4)->handle;
-	assert_true(ha >= 0);
+	assert_true(sr_handle_index(ha) >= 0);
 	/* Both ends are the daemon's: data across, then SHUT_WR is an end
 	 * of stream on the other side. */
 	memcpy(sr_slot_data(c, s), "via daemon", 10);
@@ -212,7 +222,8 @@ static void test_accept_connect_shutdown(void **state)
 static void test_poll(void **state)
 {
 	struct sr_client *c = ou_small_session(16);
-	int sv[2], h;
+	int sv[2];
+	sr_handle_t h;
 	struct sr_cqe cqe[2];
 
 	(void)state;
@@ -256,8 +267,10 @@ static void test_accept_quota(void **state)
 	struct sr_client *c = ou_small_session(16);
 	struct sr_limits lim;
 	uint16_t port;
-	int lfd = ou_listener(&port), l = ou_register(c, lfd);
-	int fd = hd_make_file(&hd, "quota.dat", 0, 0), h = -1;
+	int lfd = ou_listener(&port);
+	sr_handle_t l = ou_register(c, lfd);
+	int fd = hd_make_file(&hd, "quota.dat", 0, 0);
+	sr_handle_t h = SR_HANDLE_NONE;
 	struct sr_cqe cqe[1];
 
 	(void)state;
@@ -265,12 +278,12 @@ static void test_accept_quota(void **state)
 	assert_true(lim.fd_table_size >= lim.max_fds);
 	/* One entry left: a single-shot accept reserves it... */
 	for (uint32_t i = 2; i < lim.max_fds; i++)
-		assert_true(sr_register_fd(c, fd) >= 0);
+		assert_true(sr_handle_index(sr_register_fd(c, fd)) >= 0);
 	assert_int_equal(sr_prep_accept(c, 1, l), 0);
 	ou_submit(c, 1);
 	ou_quiet(c, 30);
 	/* ...so nothing more can be registered, nor accepted. */
-	assert_int_equal(sr_register_fd(c, fd), -EDQUOT);
+	assert_int_equal(sr_handle_index(sr_register_fd(c, fd)), -EDQUOT);
 	assert_int_equal(sr_prep_accept(c, 2, l), 0);
 	ou_submit(c, 1);
 	ou_wait(c, cqe, 1);
@@ -279,10 +292,11 @@ static void test_accept_quota(void **state)
 	ou_wait(c, cqe, 1);
 	ou_ok(&cqe[0], 0);
 	h = cqe[0].handle;
-	assert_true(h >= 0 && (uint32_t)h < lim.max_fds);
+	assert_true(sr_handle_index(h) >= 0 &&
+		    (uint32_t)sr_handle_index(h) < lim.max_fds);
 	/* Unregistered like any handle, which frees the entry. */
 	assert_int_equal(sr_unregister_fd(c, h), 0);
-	assert_true(sr_register_fd(c, fd) >= 0);
+	assert_true(sr_handle_index(sr_register_fd(c, fd)) >= 0);
 	close(peer);
 	close(fd);
 	sr_close(c);

@@ -43,7 +43,9 @@ static void test_timeout_fires(void **state)
 static void test_cancel_pending_recv(void **state)
 {
 	struct sr_client *c = ou_small_session(8);
-	int sv[2], h, s = ou_acquire(c);
+	int sv[2];
+	sr_handle_t h;
+	sr_slot_t s = ou_acquire(c);
 	struct sr_cqe cqe[2];
 
 	(void)state;
@@ -60,7 +62,7 @@ static void test_cancel_pending_recv(void **state)
 	ou_wait(c, cqe, 2);
 	ou_ok(ou_find(cqe, 2, 10), -ECANCELED);
 	ou_ok(ou_find(cqe, 2, 11), 0);
-	assert_int_equal(ou_find(cqe, 2, 10)->slot, s);
+	assert_slot_equal(ou_find(cqe, 2, 10)->slot, s);
 	/* The slot and the handle are free again. */
 	assert_int_equal(sr_prep_recv(c, 12, h, s, 0, 100, 0), 0);
 	ou_submit(c, 1);
@@ -91,7 +93,9 @@ static void test_cancel_pending_recv(void **state)
 static void test_link_timeout(void **state)
 {
 	struct sr_client *c = ou_small_session(8);
-	int sv[2], h, s = ou_acquire(c);
+	int sv[2];
+	sr_handle_t h;
+	sr_slot_t s = ou_acquire(c);
 	struct sr_cqe cqe[2];
 
 	(void)state;
@@ -174,7 +178,10 @@ static void test_teardown_with_pending(void **state)
 	(void)state;
 	for (int round = 0; round < 3; round++) {
 		struct sr_client *c = ou_small_session(8);
-		int sv[2], h, s = ou_acquire(c), p = ou_acquire(c);
+		int sv[2];
+		sr_handle_t h;
+		sr_slot_t p = ou_acquire(c);
+		sr_slot_t s = ou_acquire(c);
 
 		ou_socketpair(sv);
 		h = ou_register(c, sv[0]);

@@ -174,7 +174,8 @@ static void test_fd_quota(void **state)
 	struct rc_handle h[3];
 	struct sr_client *c;
 	struct rc *rc;
-	int a, b;
+	sr_handle_t b;
+	sr_handle_t a;
 
 	(void)state;
 	for (int i = 0; i < 3; i++)
@@ -194,8 +195,8 @@ static void test_fd_quota(void **state)
 	assert_int_equal(sr_connect_as(UID_FDS, UID_FDS, NULL, &c), 0);
 	a = sr_register_fd(c, fds[0]);
 	b = sr_register_fd(c, fds[1]);
-	assert_true(a >= 0 && b >= 0);
-	assert_int_equal(sr_register_fd(c, fds[2]), -EDQUOT);
+	assert_true(sr_handle_index(a) >= 0 && sr_handle_index(b) >= 0);
+	assert_int_equal(sr_handle_index(sr_register_fd(c, fds[2])), -EDQUOT);
 	sr_close(c);
 	for (int i = 0; i < 3; i++)
 		close(fds[i]);
@@ -379,9 +380,9 @@ static void test_denied_ops(void **state)
 	assert_int_equal(sr_connect_as(UID_READ_ONLY, UID_READ_ONLY, NULL, &c),
 			 0);
 	{
-		int hh = sr_register_fd(c, fd);
+		sr_handle_t hh = sr_register_fd(c, fd);
 
-		assert_true(hh >= 0);
+		assert_true(sr_handle_index(hh) >= 0);
 		assert_int_equal(sr_pwrite(c, hh, buf, 100, 0), -EPERM);
 		assert_int_equal(sr_pread(c, hh, buf, 100, 0), 100);
 	}

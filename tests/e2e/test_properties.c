@@ -264,15 +264,19 @@ static void check_cqe(const struct sr_cqe *e)
 		      "could end it (res %d, %s)", e->user_data, o->kind,
 		      e->res, sr_strstatus(e->status));
 	note("  cqe ud %" PRIu64 " status %u res %d slot %d flags %#x",
-	     e->user_data, e->status, e->res, e->slot, e->flags);
-	if (e->status != o->status || e->res != o->res || e->slot != o->slot ||
-	    e->flags != 0 || e->handle != -1)
+	     e->user_data, e->status, e->res, sr_slot_index(e->slot),
+	     e->flags);
+	if (e->status != o->status || e->res != o->res ||
+	    sr_slot_index(e->slot) != o->slot || e->flags != 0 ||
+	    sr_handle_index(e->handle) != -1)
 		pfail("user_data %" PRIu64 " (kind %d, handle %d, slot %d): got "
 		      "status %s res %d slot %d flags %#x handle %d, model "
 		      "expected %s res %d slot %d flags 0 handle -1",
 		      e->user_data, o->kind, o->handle, o->slot,
-		      sr_strstatus(e->status), e->res, e->slot, e->flags,
-		      e->handle, sr_strstatus(o->status), o->res, o->slot);
+		      sr_strstatus(e->status), e->res,
+		      sr_slot_index(e->slot), e->flags,
+		      sr_handle_index(e->handle), sr_strstatus(o->status),
+		      o->res, o->slot);
 	/* A slot whose completion arrived may be taken again before that
 	 * completion is reaped (see slot_back): then it is no longer this
 	 * operation's, nor are its bytes. */
@@ -281,7 +285,8 @@ static void check_cqe(const struct sr_cqe *e)
 
 	if (still && o->kind == K_READ && e->status == SR_STATUS_OK &&
 	    e->res > 0 &&
-	    !hd_pattern_ok((char *)sr_slot_data(m.c, o->slot) + o->soff,
+	    !hd_pattern_ok((char *)sr_slot_data(m.c, SR_SLOT(o->slot)) +
+			   o->soff,
 			   (size_t)e->res,
 			   o->file_off, PATTERN_SEED))
 		pfail("user_data %" PRIu64 ": slot %d does not hold the file's "
@@ -311,7 +316,7 @@ static void do_acquire(void)
 
 	for (int i = 0; i < P_SLOTS; i++)
 		want_free += m.slot[i] == MS_FREE;
-	r = sr_slot_acquire(m.c);
+	r = sr_slot_index(sr_slot_acquire(m.c));
 	note("acquire -> %d", r);
 	if (!want_free) {
 		expect_ret("sr_slot_acquire", r, -ENOBUFS);
@@ -348,7 +353,7 @@ static void do_release(void)
 		want = -EBUSY;
 	else
 		want = 0;
-	r = sr_slot_release(m.c, s);
+	r = sr_slot_release(m.c, SR_SLOT(s));
 	note("release %d -> %d", s, r);
 	if (!(want == -EBUSY && r == 0 && slot_back_maybe(s)))
 		expect_ret("sr_slot_release", r, want);
@@ -447,8 +452,11 @@ static void do_rw(bool write)
 		want = -EBUSY;
 	else
 		want = 0;
-	r = write ? sr_prep_write(m.c, ud, h, s, off, len, foff) :
-		    sr_prep_read(m.c, ud, h, s, off, len, foff);
+	/* The model keeps indices (bad ones on purpose); typed here. */
+	r = write ? sr_prep_write(m.c, ud, SR_HANDLE(h), SR_SLOT(s), off, len,
+				  foff) :
+		    sr_prep_read(m.c, ud, SR_HANDLE(h), SR_SLOT(s), off, len,
+				 foff);
 	note("prep %s ud %" PRIu64 " h %d slot %d [%u+%u] at %" PRIu64
 	     " -> %d", write ? "write" : "read", ud, h, s, off, len, foff, r);
 	if (!(want == -EBUSY && r == 0 && slot_back_maybe(s)))
@@ -458,8 +466,8 @@ static void do_rw(bool write)
 	/* Written before submit, when the kernel reads it: the file keeps
 	 * its pattern whatever order writes run in. */
 	if (write)
-		hd_pattern((char *)sr_slot_data(m.c, s) + off, len, foff,
-			   PATTERN_SEED);
+		hd_pattern((char *)sr_slot_data(m.c, SR_SLOT(s)) + off, len,
+			   foff, PATTERN_SEED);
 	struct mop *o = op_new();
 
 	o->kind = write ? K_WRITE : K_READ;
@@ -628,7 +636,8 @@ static void do_register(void)
 
 	for (uint32_t i = 0; i < m.fd_table_size; i++)
 		live += m.h[i].live;
-	r = sr_register_fd(m.c, kind == MH_PIPE ? pipe_fd[0] : file_fd);
+	r = sr_handle_index(sr_register_fd(m.c, kind == MH_PIPE ? pipe_fd[0]
+								: file_fd));
 	note("register %s -> %d", kind == MH_PIPE ? "pipe" : "file", r);
 	if (live >= P_FDS) {
 		expect_ret("sr_register_fd", r, -EDQUOT);
@@ -675,7 +684,7 @@ static void do_unregister(void)
 	} else {
 		want = -EBADF;
 	}
-	r = sr_unregister_fd(m.c, h);
+	r = sr_unregister_fd(m.c, SR_HANDLE(h));
 	note("unregister %d -> %d", h, r);
 	expect_ret("sr_unregister_fd", r, want);
 	if (!r)

@@ -59,8 +59,8 @@ static void test_limits(void **state)
 	assert_int_equal(l.slot_count, 8);
 	assert_int_equal(l.slot_size, 8192);
 	/* Slot memory is really there and distinct per slot. */
-	memset(sr_slot_data(c, 7), 0x77, 8192);
-	assert_null(sr_slot_data(c, 8));
+	memset(sr_slot_data(c, SR_SLOT(7)), 0x77, 8192);
+	assert_null(sr_slot_data(c, SR_SLOT(8)));
 	sr_close(c);
 	hd_check_service(&hd);
 }
@@ -71,18 +71,20 @@ static void test_write_read_slots(void **state)
 	struct sr_client *c = connect_default();
 	size_t ss = sr_slot_size(c);
 	int fd = hd_make_file(&hd, "rw.dat", 0, 0);
-	int h = sr_register_fd(c, fd);
-	int wslot[N], rslot[N];
+	sr_handle_t h = sr_register_fd(c, fd);
+	sr_slot_t rslot[N];
+	sr_slot_t wslot[N];
 	struct sr_cqe cqes[N];
 	unsigned char *check = malloc(ss);
 
 	(void)state;
-	assert_true(h >= 0);
+	assert_true(sr_handle_index(h) >= 0);
 	assert_non_null(check);
 	for (int i = 0; i < N; i++) {
 		wslot[i] = sr_slot_acquire(c);
 		rslot[i] = sr_slot_acquire(c);
-		assert_true(wslot[i] >= 0 && rslot[i] >= 0);
+		assert_true(sr_slot_index(wslot[i]) >= 0 &&
+			    sr_slot_index(rslot[i]) >= 0);
 		hd_pattern(sr_slot_data(c, wslot[i]), ss, (uint64_t)i * ss, 1);
 		memset(sr_slot_data(c, rslot[i]), 0xee, ss);
 		assert_int_equal(sr_prep_write(c, 100 + i, h, wslot[i], 0,
@@ -97,7 +99,7 @@ static void test_write_read_slots(void **state)
 		assert_true(k >= 0 && k < N);
 		assert_int_equal(cqes[i].status, SR_STATUS_OK);
 		assert_int_equal(cqes[i].res, (int)ss);
-		assert_int_equal(cqes[i].slot, wslot[k]);
+		assert_slot_equal(cqes[i].slot, wslot[k]);
 	}
 	/* The file holds what the slots held. */
 	for (int i = 0; i < N; i++) {
@@ -172,7 +174,7 @@ static void test_nop(void **state)
 		seen[k] = true;
 		assert_int_equal(cqes[i].status, SR_STATUS_OK);
 		assert_int_equal(cqes[i].res, 0);
-		assert_int_equal(cqes[i].slot, -1);
+		assert_int_equal(sr_slot_index(cqes[i].slot), -1);
 	}
 	assert_int_equal(sr_in_flight(c), 0);
 	/* Nothing more to wait for. */
@@ -186,11 +188,11 @@ static void test_fsync(void **state)
 {
 	struct sr_client *c = connect_default();
 	int fd = hd_make_file(&hd, "fsync.dat", 8192, 3);
-	int h = sr_register_fd(c, fd);
+	sr_handle_t h = sr_register_fd(c, fd);
 	struct sr_cqe cqes[2];
 
 	(void)state;
-	assert_true(h >= 0);
+	assert_true(sr_handle_index(h) >= 0);
 	assert_int_equal(sr_prep_fsync(c, 1, h, 0), 0);
 	assert_int_equal(sr_prep_fsync(c, 2, h, SR_FSYNC_DATASYNC), 0);
 	assert_int_equal(sr_submit(c), 2);
@@ -199,7 +201,7 @@ static void test_fsync(void **state)
 		assert_true(cqes[i].user_data == 1 || cqes[i].user_data == 2);
 		assert_int_equal(cqes[i].status, SR_STATUS_OK);
 		assert_int_equal(cqes[i].res, 0);
-		assert_int_equal(cqes[i].slot, -1);
+		assert_int_equal(sr_slot_index(cqes[i].slot), -1);
 	}
 	assert_int_not_equal(cqes[0].user_data, cqes[1].user_data);
 	assert_int_equal(sr_fsync(c, h), 0);
@@ -215,13 +217,13 @@ static void test_pread_pwrite(void **state)
 {
 	struct sr_client *c = connect_default();
 	int fd = hd_make_file(&hd, "sync.dat", 0, 0);
-	int h = sr_register_fd(c, fd);
+	sr_handle_t h = sr_register_fd(c, fd);
 	size_t ss = sr_slot_size(c);
 	unsigned char *buf = malloc(2 * ss), *back = malloc(2 * ss);
 	struct sr_cqe cqe;
 
 	(void)state;
-	assert_true(h >= 0);
+	assert_true(sr_handle_index(h) >= 0);
 	assert_non_null(buf);
 	assert_non_null(back);
 	hd_pattern(buf, 10000, 777, 4);
@@ -262,19 +264,19 @@ static void test_many_in_flight(void **state)
 	struct sr_client *c = connect_default();
 	size_t ss = sr_slot_size(c);
 	int fd = hd_make_file(&hd, "many.dat", FILE_SLOTS * ss, 6);
-	int h = sr_register_fd(c, fd);
-	int slots[FILE_SLOTS];
+	sr_handle_t h = sr_register_fd(c, fd);
+	sr_slot_t slots[FILE_SLOTS];
 	struct sr_cqe cqes[TOTAL];
 	bool seen[TOTAL] = { false };
 	struct sr_limits l;
 	int sent = 0;
 
 	(void)state;
-	assert_true(h >= 0);
+	assert_true(sr_handle_index(h) >= 0);
 	assert_int_equal(sr_limits(c, &l), 0);
 	for (int i = 0; i < FILE_SLOTS; i++) {
 		slots[i] = sr_slot_acquire(c);
-		assert_true(slots[i] >= 0);
+		assert_true(sr_slot_index(slots[i]) >= 0);
 		memset(sr_slot_data(c, slots[i]), 0, ss);
 	}
 	/* Four batches of 16: 12 reads and 4 NOPs each. */
@@ -303,10 +305,10 @@ static void test_many_in_flight(void **state)
 		assert_int_equal(cqes[i].status, SR_STATUS_OK);
 		if (k < FILE_SLOTS) {
 			assert_int_equal(cqes[i].res, (int)ss);
-			assert_int_equal(cqes[i].slot, slots[k]);
+			assert_slot_equal(cqes[i].slot, slots[k]);
 		} else {
 			assert_int_equal(cqes[i].res, 0);
-			assert_int_equal(cqes[i].slot, -1);
+			assert_int_equal(sr_slot_index(cqes[i].slot), -1);
 		}
 	}
 	for (int i = 0; i < FILE_SLOTS; i++)
@@ -352,13 +354,13 @@ static void test_generation_reuse(void **state)
 {
 	struct sr_client *c = connect_default();
 	int fd = hd_make_file(&hd, "reuse.dat", 0, 0);
-	int h = sr_register_fd(c, fd);
-	int s = sr_slot_acquire(c);
+	sr_handle_t h = sr_register_fd(c, fd);
+	sr_slot_t s = sr_slot_acquire(c);
 	unsigned char *p = sr_slot_data(c, s);
 	struct sr_cqe cqe;
 
 	(void)state;
-	assert_true(h >= 0 && s >= 0);
+	assert_true(sr_handle_index(h) >= 0 && sr_slot_index(s) >= 0);
 	for (int i = 0; i < 1000; i++) {
 		bool wr = (i % 2) == 0;
 		uint64_t off = (uint64_t)(i / 2) * 512;
@@ -377,7 +379,7 @@ static void test_generation_reuse(void **state)
 				 sr_strstatus(cqe.status));
 		assert_int_equal(cqe.user_data, (uint64_t)i);
 		assert_int_equal(cqe.res, 512);
-		assert_int_equal(cqe.slot, s);
+		assert_slot_equal(cqe.slot, s);
 		if (!wr)
 			assert_true(hd_pattern_ok(p, 512, off, 7));
 	}
@@ -390,6 +392,11 @@ static void test_generation_reuse(void **state)
 	wait_one(c, &cqe);
 	wait_one(c, &cqe);
 	assert_int_equal(sr_slot_release(c, s), 0);
+	/* A stale sr_slot_t (the type cannot tell it was released; see
+	 * tests/compile-fail/README): the library refuses it. */
+	assert_int_equal(sr_prep_read(c, 4, h, s, 0, 512, 0), -EINVAL);
+	assert_int_equal(sr_slot_release(c, s), -EINVAL);
+	assert_int_equal(sr_submit(c), 0);
 	sr_close(c);
 	close(fd);
 	hd_check_service(&hd);
@@ -400,7 +407,9 @@ static void test_kernel_error(void **state)
 {
 	struct sr_client *c = connect_default();
 	char path[256];
-	int fd, h, s;
+	int fd;
+	sr_slot_t s;
+	sr_handle_t h;
 	struct sr_cqe cqe;
 
 	(void)state;
@@ -410,14 +419,14 @@ static void test_kernel_error(void **state)
 	assert_true(fd >= 0);
 	h = sr_register_fd(c, fd);
 	s = sr_slot_acquire(c);
-	assert_true(h >= 0 && s >= 0);
+	assert_true(sr_handle_index(h) >= 0 && sr_slot_index(s) >= 0);
 	assert_int_equal(sr_prep_read(c, 5, h, s, 0, 4096, 0), 0);
 	assert_int_equal(sr_submit(c), 1);
 	wait_one(c, &cqe);
 	assert_int_equal(cqe.user_data, 5);
 	assert_int_equal(cqe.status, SR_STATUS_OK);
 	assert_int_equal(cqe.res, -EBADF);
-	assert_int_equal(cqe.slot, s);
+	assert_slot_equal(cqe.slot, s);
 	/* The slot came back and works. */
 	assert_int_equal(sr_prep_write(c, 6, h, s, 0, 4096, 0), 0);
 	assert_int_equal(sr_submit(c), 1);
@@ -433,16 +442,18 @@ static void test_unregister(void **state)
 	struct sr_client *c = connect_default();
 	int fd = hd_make_file(&hd, "unreg.dat", 4096, 9);
 	int pfd[2];
-	int h, hp, s;
+	sr_handle_t hp;
+	sr_slot_t s;
+	sr_handle_t h;
 	unsigned char buf[64];
 	struct sr_cqe cqe;
 
 	(void)state;
 	assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
 	h = sr_register_fd(c, fd);
-	assert_true(h >= 0);
+	assert_true(sr_handle_index(h) >= 0);
 	s = sr_slot_acquire(c);
-	assert_true(s >= 0);
+	assert_true(sr_slot_index(s) >= 0);
 	assert_int_equal(sr_pread(c, h, buf, 64, 0), 64);
 	assert_true(hd_pattern_ok(buf, 64, 0, 9));
 	assert_int_equal(sr_unregister_fd(c, h), 0);
@@ -455,7 +466,7 @@ static void test_unregister(void **state)
 
 	/* Busy while a read is in flight: a read on an empty pipe waits. */
 	hp = sr_register_fd(c, pfd[0]);
-	assert_true(hp >= 0);
+	assert_true(sr_handle_index(hp) >= 0);
 	assert_int_equal(sr_prep_read(c, 2, hp, s, 0, 64, 0), 0);
 	assert_int_equal(sr_submit(c), 1);
 	assert_int_equal(sr_unregister_fd(c, hp), -EBUSY);
@@ -469,7 +480,7 @@ static void test_unregister(void **state)
 
 	/* Registering again works and serves the new file. */
 	h = sr_register_fd(c, fd);
-	assert_true(h >= 0);
+	assert_true(sr_handle_index(h) >= 0);
 	assert_int_equal(sr_pread(c, h, buf, 64, 64), 64);
 	assert_true(hd_pattern_ok(buf, 64, 64, 9));
 	sr_close(c);

@@ -165,7 +165,9 @@ static void test_sigterm_in_flight(void **state)
 	struct sr_client *busy, *idle;
 	struct rc *raw;
 	struct sr_cqe cqe;
-	int pfd[2], h, slots[PIPE_READS];
+	int pfd[2];
+	sr_slot_t slots[PIPE_READS];
+	sr_handle_t h;
 	bool seen[PIPE_READS + 2] = { false };
 	double t_cqes = 0, t_busy, t_idle, t_raw, t_exit;
 	uint64_t t0;
@@ -178,11 +180,11 @@ static void test_sigterm_in_flight(void **state)
 
 	assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
 	h = sr_register_fd(busy, pfd[0]);
-	assert_true(h >= 0);
+	assert_true(sr_handle_index(h) >= 0);
 	/* Reads of an empty pipe wait until cancelled. */
 	for (int i = 0; i < PIPE_READS; i++) {
 		slots[i] = sr_slot_acquire(busy);
-		assert_true(slots[i] >= 0);
+		assert_true(sr_slot_index(slots[i]) >= 0);
 		assert_int_equal(sr_prep_read(busy, (uint64_t)i, h, slots[i], 0,
 					      4096, 0), 0);
 	}
@@ -225,7 +227,7 @@ static void test_sigterm_in_flight(void **state)
 					 "-ECANCELED or -EINTR",
 					 (unsigned long long)cqe.user_data, cqe.res,
 					 strerror(-cqe.res));
-			assert_int_equal(cqe.slot, slots[cqe.user_data]);
+			assert_slot_equal(cqe.slot, slots[cqe.user_data]);
 		} else {
 			/* The timeout and the poll end only when cancelled. */
 			if (cqe.res != -ECANCELED)
@@ -250,7 +252,8 @@ static void test_sigterm_in_flight(void **state)
 			r = sr_submit(busy);
 		assert_int_equal(r, -ECONNRESET);
 	}
-	assert_int_equal(sr_register_fd(busy, pfd[0]), -ECONNRESET);
+	assert_int_equal(sr_handle_index(sr_register_fd(busy, pfd[0])),
+			 -ECONNRESET);
 	{
 		/* Nothing in flight: the library answers without blocking. */
 		int r = sr_wait_cqe(busy, &cqe);

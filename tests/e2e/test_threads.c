@@ -31,7 +31,7 @@
 #define DEPTH 4        /* round trips a thread keeps going at once */
 
 static struct sr_client *tc;
-static int th;                     /* the file's handle */
+static sr_handle_t th;             /* the file's handle */
 static unsigned rounds;            /* round trips per thread */
 static atomic_uint done[NTHREADS]; /* operations completed, per thread */
 static atomic_uint busy[NTHREADS]; /* round trips not finished */
@@ -54,17 +54,18 @@ static uint64_t ud(unsigned t, unsigned i, unsigned rd)
 /* A prep that found no room: reap, then try again. */
 static void reap_one(void);
 
-static void prep_until_ok(int (*prep)(struct sr_client *, uint64_t, int,
-				      int, uint32_t, uint32_t, uint64_t),
-			  uint64_t user_data, int slot)
+static void prep_until_ok(int (*prep)(struct sr_client *, uint64_t,
+				      sr_handle_t, sr_slot_t, uint32_t,
+				      uint32_t, uint64_t),
+			  uint64_t user_data, sr_slot_t slot)
 {
 	int r;
 
 	while ((r = prep(tc, user_data, th, slot, 0, LEN,
-			 (uint64_t)slot * LEN)) == -ENOSPC)
+			 (uint64_t)sr_slot_index(slot) * LEN)) == -ENOSPC)
 		reap_one();
 	if (r) {
-		failure("prep: %ld (slot %ld)", r, slot);
+		failure("prep: %ld (slot %ld)", r, sr_slot_index(slot));
 		return;
 	}
 	while ((r = sr_submit(tc)) == -EAGAIN)
@@ -80,9 +81,9 @@ static void handle(const struct sr_cqe *e)
 	bool rd = e->user_data & 1;
 	unsigned char *p;
 
-	if (t >= NTHREADS || i >= rounds || e->slot < 0) {
+	if (t >= NTHREADS || i >= rounds || sr_slot_index(e->slot) < 0) {
 		failure("stray completion %lx slot %ld",
-			(long)e->user_data, e->slot);
+			(long)e->user_data, sr_slot_index(e->slot));
 		return;
 	}
 	if (e->status != SR_STATUS_OK || e->res != (int)LEN) {
@@ -100,7 +101,8 @@ static void handle(const struct sr_cqe *e)
 			failure("thread %ld round %ld: bytes differ", t, i);
 		r = sr_slot_release(tc, e->slot);
 		if (r)
-			failure("release of slot %ld: %ld", e->slot, r);
+			failure("release of slot %ld: %ld",
+				sr_slot_index(e->slot), r);
 		atomic_fetch_sub(&busy[t], 1);
 	}
 	atomic_fetch_add(&done[t], 1);
@@ -131,14 +133,15 @@ static void *worker(void *arg)
 	unsigned long total = (unsigned long)NTHREADS * rounds * 2;
 
 	for (unsigned i = 0; i < rounds && !atomic_load(&failures); i++) {
-		int s;
+		sr_slot_t s;
 
 		while (atomic_load(&busy[t]) >= DEPTH)
 			reap_one();
-		while ((s = sr_slot_acquire(tc)) == -ENOBUFS)
+		while (sr_slot_index(s = sr_slot_acquire(tc)) == -ENOBUFS)
 			reap_one();
-		if (s < 0) {
-			failure("sr_slot_acquire: %ld (%ld)", s, 0);
+		if (sr_slot_index(s) < 0) {
+			failure("sr_slot_acquire: %ld (%ld)", sr_slot_index(s),
+				0);
 			break;
 		}
 		atomic_fetch_add(&busy[t], 1);
@@ -168,7 +171,7 @@ static void test_shared_roundtrips(void **state)
 {
 	const char *env = getenv("SAFERRING_THREADS_OPS");
 	pthread_t tid[NTHREADS];
-	int s[SLOTS];
+	sr_slot_t s[SLOTS];
 
 	(void)state;
 	rounds = (env && atoi(env) > 0 ? (unsigned)atoi(env) : 10000) / 2;
@@ -187,8 +190,8 @@ static void test_shared_roundtrips(void **state)
 	assert_int_equal(sr_in_flight(tc), 0);
 	/* Every slot came back: all of them can be taken again. */
 	for (unsigned i = 0; i < SLOTS; i++)
-		assert_true((s[i] = sr_slot_acquire(tc)) >= 0);
-	assert_int_equal(sr_slot_acquire(tc), -ENOBUFS);
+		assert_true(sr_slot_index(s[i] = sr_slot_acquire(tc)) >= 0);
+	assert_int_equal(sr_slot_index(sr_slot_acquire(tc)), -ENOBUFS);
 	printf("threads: %u threads x %u operations, every byte checked\n",
 	       NTHREADS, 2 * rounds);
 	sr_close(tc);

@@ -201,7 +201,8 @@ reader_child(int cmd, int report, int file)
 	struct pollfd p = { .fd = cmd, .events = POLLIN };
 	char what;
 	uint64_t t0, n = 0;
-	int fh, slot;
+	sr_slot_t slot;
+	sr_handle_t fh;
 
 	/* Nothing of the parent's but these three: a copy of one of its
 	 * connections would keep that session open after the parent
@@ -222,8 +223,9 @@ reader_child(int cmd, int report, int file)
 	fh = sr_register_fd(c, file);
 	slot = sr_slot_acquire(c);
 	memset(&r, 0, sizeof(r));
-	if (fh < 0 || slot < 0)
-		r.err = fh < 0 ? fh : slot;
+	if (sr_handle_index(fh) < 0 || sr_slot_index(slot) < 0)
+		r.err = sr_handle_index(fh) < 0 ? sr_handle_index(fh)
+						: sr_slot_index(slot);
 	for (;;) {
 		if (!r.err) {
 			uint64_t off = (n++ % (READER_FILE_BYTES / 4096)) * 4096;
@@ -658,13 +660,14 @@ static void test_sigterm_every_worker(void **state)
 	for (int i = 0; i < STOP_SESSIONS; i++) {
 		struct sr_params p = { .slot_count = 4, .slot_size = 4096 };
 		struct sr_cqe cqe;
-		int h, slot;
+		sr_slot_t slot;
+		sr_handle_t h;
 
 		assert_int_equal(sr_connect(d->sock, &p, &c[i]), 0);
 		h = sr_register_fd(c[i], pfd[0]);
-		assert_true(h >= 0);
+		assert_true(sr_handle_index(h) >= 0);
 		slot = sr_slot_acquire(c[i]);
-		assert_true(slot >= 0);
+		assert_true(sr_slot_index(slot) >= 0);
 		/* A read of an empty pipe waits until cancelled. */
 		assert_int_equal(sr_prep_read(c[i], 1, h, slot, 0, 4096, 0), 0);
 		assert_int_equal(sr_submit_and_wait(c[i], 0), 1);

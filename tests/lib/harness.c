@@ -783,7 +783,9 @@ void hd_honest_roundtrip(const struct hd_daemon *d)
 	unsigned char check[4096];
 	uint32_t seed = 0x5eed0000 + ++round;
 	size_t len = sizeof(check);
-	int r, fd, h, a, b;
+	int r, fd;
+	sr_handle_t h;
+	sr_slot_t a, b;
 
 	r = sr_connect(d->sock, NULL, &c);
 	if (r < 0)
@@ -792,11 +794,13 @@ void hd_honest_roundtrip(const struct hd_daemon *d)
 	fd = mkostemp(path, O_CLOEXEC);
 	assert_true(fd >= 0);
 	h = sr_register_fd(c, fd);
-	if (h < 0)
-		fail_msg("honest client: sr_register_fd: %s", strerror(-h));
+	if (sr_handle_index(h) < 0)
+		fail_msg("honest client: sr_register_fd: %s",
+			 strerror(-sr_handle_index(h)));
 	a = sr_slot_acquire(c);
 	b = sr_slot_acquire(c);
-	assert_true(a >= 0 && b >= 0 && a != b);
+	assert_true(sr_slot_index(a) >= 0 && sr_slot_index(b) >= 0 &&
+		    !sr_slot_eq(a, b));
 	assert_true(sr_slot_size(c) >= len);
 
 	hd_pattern(sr_slot_data(c, a), len, 0, seed);
@@ -807,7 +811,7 @@ void hd_honest_roundtrip(const struct hd_daemon *d)
 	assert_int_equal(cqe.user_data, 11);
 	assert_int_equal(cqe.status, SR_STATUS_OK);
 	assert_int_equal(cqe.res, (int)len);
-	assert_int_equal(cqe.slot, a);
+	assert_true(sr_slot_eq(cqe.slot, a));
 
 	assert_int_equal(sr_prep_read(c, 12, h, b, 0, (uint32_t)len, 0), 0);
 	assert_int_equal(sr_submit_and_wait(c, 0), 1);

@@ -31,6 +31,13 @@
 #include "saferring.pb-c.h"
 #include "wire.h"
 
+/* cmocka compares integers; slots and handles are structs (saferring.h),
+ * so these compare their indices, and name the field that differed. */
+#define assert_slot_equal(a, b) \
+	assert_int_equal(sr_slot_index(a), sr_slot_index(b))
+#define assert_handle_equal(a, b) \
+	assert_int_equal(sr_handle_index(a), sr_handle_index(b))
+
 /* Longest any single wait of the harness lasts before the test fails:
  * 5 s, times $SAFERRING_TIMEOUT_SCALE (an integer, default 1) for a
  * daemon slowed down on purpose (valgrind). */

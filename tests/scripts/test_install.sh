@@ -79,8 +79,9 @@ int main(int argc, char **argv)
 	char buf[32] = { 0 };
 	int fd = open(argv[2], O_RDONLY), r = sr_connect(argv[1], NULL, &c);
 	if (fd < 0 || r < 0) { fprintf(stderr, "connect: %s\n", strerror(-r)); return 1; }
-	int h = sr_register_fd(c, fd);
-	ssize_t n = h < 0 ? h : sr_pread(c, h, buf, sizeof(buf) - 1, 0);
+	sr_handle_t h = sr_register_fd(c, fd);
+	ssize_t n = sr_handle_index(h) < 0 ? sr_handle_index(h)
+					   : sr_pread(c, h, buf, sizeof(buf) - 1, 0);
 	if (n < 0) { fprintf(stderr, "pread: %s\n", strerror((int)-n)); return 1; }
 	printf("%s", buf);
 	sr_close(c);
