@@ -164,7 +164,9 @@ static void test_same_results(void **state)
 		struct sr_client *c = must_connect_on(all_backends[b]);
 		char path[PATH_MAX];
 		struct sr_cqe cqe[2];
-		int fd, h, w, r, epfd;
+		sr_handle_t h;
+		sr_slot_t w, r;
+		int fd, epfd;
 		uint32_t seed = 0xbac0 + b;
 
 		hd_path(&hd, "backend.XXXXXX", path, sizeof(path));
@@ -172,10 +174,10 @@ static void test_same_results(void **state)
 		assert_true(fd >= 0);
 		unlink(path);
 		h = sr_register_fd(c, fd);
-		assert_true(h >= 0);
+		assert_true(sr_handle_index(h) >= 0);
 		w = sr_slot_acquire(c);
 		r = sr_slot_acquire(c);
-		assert_true(w >= 0 && r >= 0);
+		assert_true(sr_slot_index(w) >= 0 && sr_slot_index(r) >= 0);
 		hd_pattern(sr_slot_data(c, w), 4096, 0, seed);
 		assert_int_equal(sr_prep_write(c, 1, h, w, 0, 4096, 8192), 0);
 		ou_submit(c, 1);
@@ -185,7 +187,7 @@ static void test_same_results(void **state)
 		ou_submit(c, 1);
 		ou_wait(c, cqe + 1, 1);
 		ou_ok(&cqe[1], 4096);
-		assert_int_equal(cqe[1].slot, r);
+		assert_true(sr_slot_eq(cqe[1].slot, r));
 		assert_true(hd_pattern_ok(sr_slot_data(c, r), 4096, 0, seed));
 		/* And the file really holds it, at that offset. */
 		{
@@ -196,7 +198,7 @@ static void test_same_results(void **state)
 		}
 		epfd = epoll_create1(EPOLL_CLOEXEC);
 		assert_true(epfd >= 0);
-		refused[b] = sr_register_fd(c, epfd);
+		refused[b] = sr_handle_index(sr_register_fd(c, epfd));
 		close(epfd);
 		assert_int_equal(sr_slot_release(c, w), 0);
 		assert_int_equal(sr_slot_release(c, r), 0);
@@ -217,13 +219,15 @@ static void test_close_in_flight(void **state)
 	for (unsigned b = 1; b < 3; b++) {
 		int before = hd_fd_count(getpid());
 		struct sr_client *c = must_connect_on(all_backends[b]);
-		int sv[2], h, s;
+		sr_handle_t h;
+		sr_slot_t s;
+		int sv[2];
 
 		ou_socketpair(sv);
 		h = sr_register_fd(c, sv[0]);
-		assert_true(h >= 0);
+		assert_true(sr_handle_index(h) >= 0);
 		s = sr_slot_acquire(c);
-		assert_true(s >= 0);
+		assert_true(sr_slot_index(s) >= 0);
 		assert_int_equal(sr_prep_recv(c, 7, h, s, 0, 512, 0), 0);
 		ou_submit(c, 1);
 		ou_quiet(c, 50);
