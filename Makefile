@@ -102,7 +102,8 @@ E2E_V1_TESTS := $(addprefix $(B)/tests/,test_roundtrip test_ops_files \
 # completions whoever does the I/O.
 E2E_BACKEND_TESTS := $(addprefix $(B)/tests/,test_ops_files test_ops_sockets \
                   test_ops_chains test_ops_multishot test_ops_timeouts \
-                  test_evloop_api test_threads)
+                  test_evloop_api test_evloop_epoll test_evloop_uv \
+                  test_threads)
 
 .PHONY: all deps users run check check-asan check-tsan check-tsan-run \
         check-run clean abi-baseline
