@@ -45,6 +45,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "batch.h"
 #include "fake_ring.h"
 #include "log.h"
 #include "offload.h"
@@ -307,6 +308,17 @@ static void predict(struct client *c, const uint8_t *buf, size_t len,
 	if (req->body_case == SAFERRING__REQUEST__BODY_SUBMIT &&
 	    req->submit->n_ops <= WIRE_MAX_BATCH)
 		c->ops_expected += req->submit->n_ops;
+	/* The columnar batch (what libsaferring sends on the socket): every
+	 * operation of one that decodes is answered, as session_socket.c
+	 * decodes it. */
+	if (req->body_case == SAFERRING__REQUEST__BODY_OP_BATCH) {
+		static struct op_request ops[WIRE_MAX_BATCH];
+		size_t n;
+
+		if (batch_ops_from_wire(req->op_batch, ops, WIRE_MAX_BATCH,
+					&n) == 0)
+			c->ops_expected += n;
+	}
 }
 
 static void send_datagram(struct client *c, const uint8_t *buf, size_t len,
