@@ -42,9 +42,8 @@
 
 /* worker.h's "server": what one client's worker reports to. */
 struct server {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool gone;      /* the session ended and was freed */
+	/* Set by the worker on the client's own thread (it is embedded):
+	 * no lock. */
 	bool drained;   /* the worker stopped with no session left */
 	uint64_t pinned;
 	struct worker *worker;
@@ -113,20 +112,14 @@ bool server_session_gone(struct server *srv, unsigned index, uint32_t uid,
 	(void)uid;
 	(void)refused;
 	(void)st;
-	pthread_mutex_lock(&srv->lock);
-	srv->gone = true;
-	pthread_cond_broadcast(&srv->cond);
-	pthread_mutex_unlock(&srv->lock);
-	return true;
+	(void)srv;
+	return true; /* its worker's only session */
 }
 
 void server_worker_drained(struct server *srv, unsigned index)
 {
 	(void)index;
-	pthread_mutex_lock(&srv->lock);
 	srv->drained = true;
-	pthread_cond_broadcast(&srv->cond);
-	pthread_mutex_unlock(&srv->lock);
 }
 
 void server_stats_totals(struct server *srv, struct stats_totals *t)
@@ -143,12 +136,6 @@ struct worker *const *server_workers(struct server *srv, unsigned *n)
 
 /* ---- start and stop ------------------------------------------------ */
 
-static void local_free(struct sr_local *l)
-{
-	pthread_mutex_destroy(&l->srv.lock);
-	pthread_cond_destroy(&l->srv.cond);
-	free(l);
-}
 
 static void local_quiet_logs(void)
 {
@@ -201,14 +188,12 @@ int srl_local_start(int backend, struct sr_local **out, int *sock)
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		return -ENOMEM;
-	pthread_mutex_init(&l->srv.lock, NULL);
-	pthread_cond_init(&l->srv.cond, NULL);
 	l->pid = getpid();
 	local_policy(&l->policy);
 	wc.pinned = &l->srv.pinned;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		r = -errno;
-		local_free(l);
+		free(l);
 		return r;
 	}
 	/* The session's end is non-blocking, as a listener's accept4 gives. */
@@ -217,7 +202,7 @@ int srl_local_start(int backend, struct sr_local **out, int *sock)
 		r = -errno;
 		close(sv[0]);
 		close(sv[1]);
-		local_free(l);
+		free(l);
 		return r;
 	}
 	(void)peer_read_limits(sv[1], &peer.cred, &peer.file_size_limit);
@@ -230,7 +215,7 @@ int srl_local_start(int backend, struct sr_local **out, int *sock)
 			worker_join(l->srv.worker);
 			worker_free(l->srv.worker);
 		}
-		local_free(l);
+		free(l);
 		return r;
 	}
 	s = session_new(1, sv[1], &peer, &l->policy,
@@ -241,7 +226,6 @@ int srl_local_start(int backend, struct sr_local **out, int *sock)
 		else
 			close(sv[1]);
 		close(sv[0]);
-		l->srv.gone = true;
 		srl_local_stop(l);
 		return -ENOMEM;
 	}
@@ -274,5 +258,5 @@ void srl_local_stop(struct sr_local *l)
 	worker_exit(srv->worker);
 	worker_join(srv->worker);
 	worker_free(srv->worker);
-	local_free(l);
+	free(l);
 }
