@@ -1096,21 +1096,13 @@ static int32_t rt_poll_remove(struct ring_threads *rt, uint64_t target)
 /* The driver's own cancel requests carry this in op.length. */
 #define RT_CANCEL_ANY 1
 
+/* Whether an operation names a file: the op table's fd column.  An
+ * unknown opcode is taken as naming one, so its lookup fails. */
 static bool rt_needs_file(uint32_t opcode)
 {
-	switch ((enum sr_opcode)opcode) {
-	case SR_OP_NOP: case SR_OP_POLL_REMOVE: case SR_OP_TIMEOUT:
-	case SR_OP_LINK_TIMEOUT: case SR_OP_ASYNC_CANCEL:
-		return false;
-	case SR_OP_READ: case SR_OP_WRITE: case SR_OP_FSYNC: case SR_OP_READV:
-	case SR_OP_WRITEV: case SR_OP_FALLOCATE: case SR_OP_SEND:
-	case SR_OP_RECV: case SR_OP_SENDMSG: case SR_OP_RECVMSG:
-	case SR_OP_ACCEPT: case SR_OP_CONNECT: case SR_OP_POLL_ADD:
-	case SR_OP_CLOSE: case SR_OP_SHUTDOWN: case SR_OP_PROVIDE:
-	case SR_OP__COUNT:
-	default:
-		return true;
-	}
+	const struct op_info *info = op_info(opcode);
+
+	return !info || info->fd != OPF_NO;
 }
 
 /* The file an operation names, referenced for as long as it runs. */
