@@ -693,24 +693,50 @@ int sr_prep_cancel(struct sr_client *c, uint64_t user_data,
 			      target_user_data);
 }
 
+/* The batch is now what it was from @from on, as if only that had been
+ * prepared. */
+static void sr_batch_keep_from(struct sr_client *c, unsigned from)
+{
+	c->nbatch -= from;
+	c->batch_bytes = 0;
+	for (unsigned i = 0; i < c->nbatch; i++) {
+		/* Only inline candidates are left: no address to move. */
+		c->batch[i] = c->batch[from + i];
+		c->batch_bytes += sr_op_wire_bytes(&c->batch[i]);
+	}
+}
+
 int srl_submit(struct sr_client *c, bool wait)
 {
-	unsigned n = c->nbatch;
+	unsigned n = c->nbatch, keep, left;
 	int ret;
 
 	if (!n)
 		return c->error;
-	/* One operation alone, nothing else in flight: perhaps the page
-	 * cache has it, and the daemon need not be asked at all. */
-	if (n == 1 && !c->in_flight && c->inline_on &&
-	    srl_inline_try(c, &c->batch[0])) {
-		c->nbatch = 0;
-		c->batch_bytes = 0;
-		return 1;
+	/* The daemon's share first, so that it works while we do ours;
+	 * what it finished already does not count as its work. */
+	if (c->inline_on && c->rings.on) {
+		ret = srl_rings_take(c);
+		if (ret < 0)
+			return ret;
 	}
-	ret = srl_send_ops(c, c->batch, n, wait);
-	if (ret)
-		return ret;
+	keep = c->inline_on ? srl_inline_split(c, c->batch, n) : n;
+	if (keep) {
+		ret = srl_send_ops(c, c->batch, keep, wait);
+		if (ret)
+			return ret;
+	}
+	left = keep < n ? srl_inline_run(c, c->batch + keep, n - keep) : 0;
+	if (left) {
+		ret = srl_send_ops(c, c->batch + keep, left, wait);
+		if (ret) {
+			/* What did not go stays prepared; the rest counts
+			 * as sent, as a short io_uring_submit. */
+			sr_batch_keep_from(c, keep);
+			c->nbatch = left;
+			return n - left ? (int)(n - left) : ret;
+		}
+	}
 	c->nbatch = 0;
 	c->batch_bytes = 0;
 	return (int)n;

@@ -342,9 +342,17 @@ int srl_rings_layout_ok(const Saferring__RingLayout *l, uint64_t slots_bytes,
 			uint64_t *total);
 
 /* inline.c: the inline attempt. */
-/* Try the single unlinked operation @w ourselves: true when it completed
- * (its completion is queued), false to send it to the daemon. */
+/* Try the unlinked operation @o ourselves: true when it completed (its
+ * completion is queued), false to send it to the daemon. */
 bool srl_inline_try(struct sr_client *c, const struct op_request *o);
+/* How many of the batch @ops[0, n) go to the daemon first: the rest,
+ * [keep, n), are ours to try (srl_inline_run) once those are sent. */
+unsigned srl_inline_split(struct sr_client *c, const struct op_request *ops,
+			  unsigned n);
+/* Try each of @ops[0, n); those that did not complete move to the front,
+ * in order.  How many they are. */
+unsigned srl_inline_run(struct sr_client *c, struct op_request *ops,
+			unsigned n);
 /* A handle came or went: keep or drop our copy of its descriptor. */
 void srl_inline_adopt(struct sr_client *c, uint32_t handle, int fd);
 void srl_inline_forget(struct sr_client *c, uint32_t handle);
