@@ -169,6 +169,7 @@ int srl_rings_take(struct sr_client *c)
 	if (!took)
 		return 0;
 	shm_ring_release(&r->cq);
+	spin_wait_end(&c->spin, spin_now_us());
 	/* The daemon may hold completions that waited for this room. */
 	sr_wake_daemon(c, SR_RING_SQ_CQ_WAIT);
 	return total ? total : 1;
@@ -232,7 +233,9 @@ bool srl_rings_spin(struct sr_client *c)
 	struct sr_rings *r = &c->rings;
 	uint64_t start = spin_now_us(), now;
 
-	if (!c->spin_us || spin_backing_off(&c->spin, start))
+	spin_wait_begin(&c->spin, start);
+	if (!c->spin_us || spin_backing_off(&c->spin, start) ||
+	    !spin_worth(&c->spin, c->spin_us))
 		return false;
 	spin_worked(&c->spin); /* the time before this spin was ours */
 	for (;;) {

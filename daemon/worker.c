@@ -126,13 +126,22 @@ static void mail_ring(struct worker *w)
 	}
 }
 
+/* A hot session had work at @now: the wait for it ended, and the spin
+ * window starts again. */
+static void worker_worked(struct worker *w, uint64_t now)
+{
+	spin_wait_begin(&w->spin, w->last_work_us);
+	spin_wait_end(&w->spin, now);
+	w->last_work_us = now;
+}
+
 /* Poll @c's rings from now on instead of waiting for its doorbell: it
- * just had work, so the spin window starts again. */
+ * just had work. */
 static void client_hot(struct worker *w, struct client *c)
 {
 	if (c->dead)
 		return;
-	w->last_work_us = spin_now_us();
+	worker_worked(w, spin_now_us());
 	if (c->hot >= 0)
 		return;
 	if (w->nhot == w->hot_cap) {
@@ -449,7 +458,7 @@ static bool worker_poll_hot(struct worker *w, bool dispatched)
 	now = spin_now_us();
 	if (did) {
 		spin_worked(&w->spin);
-		w->last_work_us = now;
+		worker_worked(w, now);
 		if (!spin_contended(&w->spin, now))
 			return did;
 		contended = true;
@@ -457,7 +466,9 @@ static bool worker_poll_hot(struct worker *w, bool dispatched)
 		/* A gap since the last idle pass was someone else's. */
 		contended = spin_idle(&w->spin, now);
 	}
-	if (!contended && w->spin_us &&
+	/* Not when the work comes slower than the window: a doorbell then
+	 * costs less than the polling that would wait for it. */
+	if (!contended && w->spin_us && spin_worth(&w->spin, w->spin_us) &&
 	    now - w->last_work_us < w->spin_us)
 		return did;
 	/* Embedded: the embedder polls after each of its submissions, so a

@@ -57,6 +57,21 @@ static long spin_runnable(int fd)
 	return end == p || *end != '/' ? -1 : v;
 }
 
+void spin_wait_end(struct spin_guard *g, uint64_t now)
+{
+	uint64_t took;
+
+	if (!g->wait_since_us)
+		return;
+	took = now > g->wait_since_us ? now - g->wait_since_us : 0;
+	if (took > SPIN_WAIT_CAP_US)
+		took = SPIN_WAIT_CAP_US;
+	g->wait_since_us = 0;
+	/* avg += (sample - avg) / 8, in eighths of a microsecond. */
+	g->wait_avg_us8 = (uint32_t)(g->wait_avg_us8 + took -
+				     g->wait_avg_us8 / 8);
+}
+
 bool spin_idle(struct spin_guard *g, uint64_t now)
 {
 	uint64_t last = g->last_idle_us;

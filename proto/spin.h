@@ -19,6 +19,12 @@
  * millisecond.  Involuntary context switches do not tell: every wake-up
  * of the other side counts as one.
  *
+ * Nor is polling worth it when the other side is slow to answer anyway
+ * (a disk, a peer across the network): a poller that gives up after its
+ * window and sleeps has paid both.  So each poller learns how long its
+ * waits take (spin_wait_begin/spin_wait_end: a moving average) and
+ * polls only while they have lately been under half its window.
+ *
  * Must never sleep, and costs one pread per SPIN_CHECK_US of polling.
  */
 #ifndef SAFERRING_SPIN_H
@@ -41,7 +47,13 @@ struct spin_guard {
 	uint64_t next_check_us; /* when to look again */
 	uint64_t off_until_us;  /* contended: no polling before this */
 	uint64_t last_idle_us;  /* the last idle poll, 0 after work */
+	uint64_t wait_since_us; /* the wait in progress began; 0: none */
+	uint32_t wait_avg_us8;  /* waits' moving average, in 1/8 us */
 };
+
+/* Longest wait spin_wait_end() learns: a longer one (a night's sleep)
+ * says no more than this about the next. */
+#define SPIN_WAIT_CAP_US 2000U
 
 /* Open what it reads (before a seccomp filter forbids it).  0, or
  * -errno: then it never finds contention. */
@@ -63,6 +75,23 @@ bool spin_idle(struct spin_guard *g, uint64_t now);
 static inline void spin_worked(struct spin_guard *g)
 {
 	g->last_idle_us = 0;
+}
+
+/* A wait begins at @now, unless one is in progress already. */
+static inline void spin_wait_begin(struct spin_guard *g, uint64_t now)
+{
+	if (!g->wait_since_us)
+		g->wait_since_us = now;
+}
+
+/* The wait in progress (if any) ended at @now: learn its length. */
+void spin_wait_end(struct spin_guard *g, uint64_t now);
+
+/* Have waits lately been short enough to poll for, with @window_us? */
+static inline bool spin_worth(const struct spin_guard *g, uint32_t window_us)
+{
+	/* Average under half the window: in 1/8 us, avg8 / 8 <= w / 2. */
+	return g->wait_avg_us8 <= (uint64_t)window_us * 4;
 }
 
 /* Polling is off (backing off) at @now, without asking the scheduler. */

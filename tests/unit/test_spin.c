@@ -7,6 +7,8 @@
  * loadavg line we choose, so that a contended machine, a brief spike,
  * and an unreadable file can each be shown; and it watches the gaps
  * between idle polls for a time slice lost to a task on the same CPU.
+ * And a poller learns how long its waits take, and polls only while
+ * they are well inside its window.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -151,6 +153,51 @@ static void test_stolen_slice(void **state)
 	spin_guard_free(&g);
 }
 
+/* @n waits of @us each, starting at @t; when the last ended. */
+static uint64_t waits(struct spin_guard *g, uint64_t t, unsigned n,
+		      uint64_t us)
+{
+	for (unsigned i = 0; i < n; i++) {
+		spin_wait_begin(g, t);
+		/* A second begin inside the same wait changes nothing. */
+		spin_wait_begin(g, t + us / 2);
+		t += us;
+		spin_wait_end(g, t);
+	}
+	return t;
+}
+
+static void test_waits_learned(void **state)
+{
+	struct spin_guard g = { .loadavg_fd = -1, .ncpus = 2 };
+	uint64_t t = 1000;
+
+	(void)state;
+	/* Nothing learned yet: poll. */
+	assert_true(spin_worth(&g, 50));
+	/* Answers in 5 us: worth a 50 us window, not a 8 us one. */
+	t = waits(&g, t, 64, 5);
+	assert_true(spin_worth(&g, 50));
+	assert_false(spin_worth(&g, 8));
+	/* A disk's 100 us: polling for 50 would only add a wake-up. */
+	t = waits(&g, t, 64, 100);
+	assert_false(spin_worth(&g, 50));
+	assert_true(spin_worth(&g, 250));
+	/* Short answers again win it back within a few dozen waits. */
+	t = waits(&g, t, 32, 3);
+	assert_true(spin_worth(&g, 50));
+	/* One very long wait weighs no more than the cap. */
+	spin_wait_begin(&g, t);
+	spin_wait_end(&g, t + 60000000);
+	assert_true(g.wait_avg_us8 <= 8U * SPIN_WAIT_CAP_US);
+	t = waits(&g, t + 60000000, 40, 1);
+	assert_true(spin_worth(&g, 50));
+	/* An end without a begin learns nothing. */
+	uint32_t before = g.wait_avg_us8;
+	spin_wait_end(&g, t + 1000);
+	assert_int_equal(g.wait_avg_us8, before);
+}
+
 static void test_real_guard(void **state)
 {
 	struct spin_guard g;
@@ -177,6 +224,7 @@ int main(void)
 		cmocka_unit_test(test_wider_machine),
 		cmocka_unit_test(test_unreadable),
 		cmocka_unit_test(test_stolen_slice),
+		cmocka_unit_test(test_waits_learned),
 		cmocka_unit_test(test_real_guard),
 	};
 
