@@ -30,6 +30,7 @@
  * command line that replays it and the last steps taken.
  */
 #include "ops_util.h"
+#include "../lib/prng.h"
 
 #include <inttypes.h>
 
@@ -67,29 +68,6 @@ static const char prop_conf[] =
 	/* Refused registrations and BUSY unregisters are Errors; the model
 	 * makes many on purpose and must not end its session that way. */
 	"max_errors = 1000000\n";
-
-/* ---- PRNG: splitmix64, so that a seed means the same everywhere ---- */
-
-static uint64_t rng_state;
-
-static uint64_t rng_next(void)
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-static uint32_t rng_below(uint32_t n)
-{
-	return n ? (uint32_t)(rng_next() % n) : 0;
-}
-
-static bool rng_pct(unsigned pct)
-{
-	return rng_below(100) < pct;
-}
 
 /* ---- the model ------------------------------------------------------ */
 

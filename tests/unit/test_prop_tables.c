@@ -34,6 +34,7 @@
 #include <string.h>
 
 #include "validator.h"
+#include "../lib/prng.h"
 
 #define NSLOTS 5
 #define SLOT_SIZE 4096U
@@ -42,28 +43,6 @@
 #define MAX_IN_FLIGHT 6
 #define STEPS 200
 #define DEFAULT_SEEDS 100000
-
-/* splitmix64: a seed means the same on every machine. */
-static uint64_t rng_state;
-
-static uint64_t rng_next(void)
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-static uint32_t rng_below(uint32_t n)
-{
-	return n ? (uint32_t)(rng_next() % n) : 0;
-}
-
-static bool rng_pct(unsigned pct)
-{
-	return rng_below(100) < pct;
-}
 
 struct mslot {
 	uint32_t gen;
