@@ -693,13 +693,13 @@ int sr_prep_cancel(struct sr_client *c, uint64_t user_data,
 			      target_user_data);
 }
 
-/* The batch is now what it was from @from on, as if only that had been
- * prepared. */
-static void sr_batch_keep_from(struct sr_client *c, unsigned from)
+/* The batch is now its @count operations from @from on, as if only they
+ * had been prepared. */
+static void sr_batch_keep(struct sr_client *c, unsigned from, unsigned count)
 {
-	c->nbatch -= from;
+	c->nbatch = count;
 	c->batch_bytes = 0;
-	for (unsigned i = 0; i < c->nbatch; i++) {
+	for (unsigned i = 0; i < count; i++) {
 		/* Only inline candidates are left: no address to move. */
 		c->batch[i] = c->batch[from + i];
 		c->batch_bytes += sr_op_wire_bytes(&c->batch[i]);
@@ -735,8 +735,7 @@ int srl_submit(struct sr_client *c, bool wait)
 		if (ret) {
 			/* What did not go stays prepared; the rest counts
 			 * as sent, as a short io_uring_submit. */
-			sr_batch_keep_from(c, keep);
-			c->nbatch = left;
+			sr_batch_keep(c, keep, left);
 			return n - left ? (int)(n - left) : ret;
 		}
 	}
