@@ -56,6 +56,9 @@ enum sr_handle_state {
 struct sr_handle {
 	uint32_t generation;
 	uint8_t state; /* enum sr_handle_state */
+	/* Its file takes RWF_NOWAIT reads but not writes (ext4's buffered
+	 * writes, on many kernels): writes go to the daemon. */
+	bool no_inline_write;
 	/* Our own copy of a regular file's descriptor, for the inline
 	 * attempt (inline.c); -1 when there is none.  Dropped with the
 	 * handle. */

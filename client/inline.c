@@ -119,12 +119,16 @@ static void inline_missed(struct sr_client *c)
 static bool inline_can(const struct sr_client *c, const struct op_request *o)
 {
 	const struct sr_handle *h;
+	bool write;
 
 	switch (o->opcode) {
 	case SR_OP_READ:
 	case SR_OP_READV:
+		write = false;
+		break;
 	case SR_OP_WRITE:
 	case SR_OP_WRITEV:
+		write = true;
 		break;
 	default:
 		return false;
@@ -139,7 +143,8 @@ static bool inline_can(const struct sr_client *c, const struct op_request *o)
 	 * the daemon's to answer, never ours through the new file. */
 	h = &c->handles[o->fd_index];
 	return h->state == SR_HANDLE_LIVE &&
-	       h->generation == o->fd_generation && h->fd >= 0;
+	       h->generation == o->fd_generation && h->fd >= 0 &&
+	       !(write && h->no_inline_write);
 }
 
 /* Does ops[i] stand alone, in no chain?  A chain's last member does not
@@ -216,8 +221,14 @@ bool srl_inline_try(struct sr_client *c, const struct op_request *o)
 		      preadv2(fd, iov, (int)n, (off_t)o->file_offset,
 			      RWF_NOWAIT);
 	if (ret < 0 && errno == EOPNOTSUPP) {
-		/* This file cannot say "would block": never again. */
-		srl_inline_forget(c, o->fd_index);
+		/* This file cannot say "would block" for this direction:
+		 * never again.  Reads and writes differ (ext4 takes
+		 * RWF_NOWAIT reads, and buffered writes only on some
+		 * kernels), so a write keeps the reads. */
+		if (write)
+			c->handles[o->fd_index].no_inline_write = true;
+		else
+			srl_inline_forget(c, o->fd_index);
 		return false;
 	}
 	/* Would block, short (perhaps half cached), or an error: the
