@@ -235,7 +235,7 @@ bool srl_rings_spin(struct sr_client *c)
 
 	spin_wait_begin(&c->spin, start);
 	if (!c->spin_us || spin_backing_off(&c->spin, start) ||
-	    !spin_worth(&c->spin, c->spin_us))
+	    !spin_worth(&c->spin, c->spin_us, start))
 		return false;
 	spin_worked(&c->spin); /* the time before this spin was ours */
 	for (;;) {

@@ -468,8 +468,8 @@ static bool worker_poll_hot(struct worker *w, bool dispatched)
 	}
 	/* Not when the work comes slower than the window: a doorbell then
 	 * costs less than the polling that would wait for it. */
-	if (!contended && w->spin_us && spin_worth(&w->spin, w->spin_us) &&
-	    now - w->last_work_us < w->spin_us)
+	if (!contended && w->spin_us && now - w->last_work_us < w->spin_us &&
+	    spin_worth(&w->spin, w->spin_us, now))
 		return did;
 	/* Embedded: the embedder polls after each of its submissions, so a
 	 * doorbell would only cost it a system call. */

@@ -72,6 +72,19 @@ void spin_wait_end(struct spin_guard *g, uint64_t now)
 				     g->wait_avg_us8 / 8);
 }
 
+bool spin_worth(struct spin_guard *g, uint32_t window_us, uint64_t now)
+{
+	/* Average under half the window: in 1/8 us, avg8 / 8 <= w / 2. */
+	if (g->wait_avg_us8 <= (uint64_t)window_us * 4 ||
+	    now < g->probe_until_us)
+		return true;
+	if (++g->unworthy < SPIN_PROBE_EVERY)
+		return false;
+	g->unworthy = 0;
+	g->probe_until_us = now + window_us;
+	return true;
+}
+
 bool spin_idle(struct spin_guard *g, uint64_t now)
 {
 	uint64_t last = g->last_idle_us;

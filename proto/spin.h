@@ -49,11 +49,15 @@ struct spin_guard {
 	uint64_t last_idle_us;  /* the last idle poll, 0 after work */
 	uint64_t wait_since_us; /* the wait in progress began; 0: none */
 	uint32_t wait_avg_us8;  /* waits' moving average, in 1/8 us */
+	uint32_t unworthy;      /* waits not polled for since the last probe */
+	uint64_t probe_until_us; /* a probe polls until then */
 };
 
 /* Longest wait spin_wait_end() learns: a longer one (a night's sleep)
  * says no more than this about the next. */
 #define SPIN_WAIT_CAP_US 2000U
+/* One wait in this many is polled for anyway (spin_worth). */
+#define SPIN_PROBE_EVERY 8U
 
 /* Open what it reads (before a seccomp filter forbids it).  0, or
  * -errno: then it never finds contention. */
@@ -87,12 +91,12 @@ static inline void spin_wait_begin(struct spin_guard *g, uint64_t now)
 /* The wait in progress (if any) ended at @now: learn its length. */
 void spin_wait_end(struct spin_guard *g, uint64_t now);
 
-/* Have waits lately been short enough to poll for, with @window_us? */
-static inline bool spin_worth(const struct spin_guard *g, uint32_t window_us)
-{
-	/* Average under half the window: in 1/8 us, avg8 / 8 <= w / 2. */
-	return g->wait_avg_us8 <= (uint64_t)window_us * 4;
-}
+/* Should a wait that begins at @now be polled for, with @window_us?  Yes
+ * while waits have lately averaged under half the window.  Else only one
+ * wait in SPIN_PROBE_EVERY, polled for the whole window: a wait that was
+ * slept through lasted its wake-up too, so without such probes a poller
+ * that once stopped would learn only long waits and never poll again. */
+bool spin_worth(struct spin_guard *g, uint32_t window_us, uint64_t now);
 
 /* Polling is off (backing off) at @now, without asking the scheduler. */
 static inline bool spin_backing_off(const struct spin_guard *g, uint64_t now)

@@ -174,28 +174,52 @@ static void test_waits_learned(void **state)
 
 	(void)state;
 	/* Nothing learned yet: poll. */
-	assert_true(spin_worth(&g, 50));
+	assert_true(spin_worth(&g, 50, t));
 	/* Answers in 5 us: worth a 50 us window, not a 8 us one. */
 	t = waits(&g, t, 64, 5);
-	assert_true(spin_worth(&g, 50));
-	assert_false(spin_worth(&g, 8));
+	assert_true(spin_worth(&g, 50, t));
+	assert_false(spin_worth(&g, 8, t));
 	/* A disk's 100 us: polling for 50 would only add a wake-up. */
 	t = waits(&g, t, 64, 100);
-	assert_false(spin_worth(&g, 50));
-	assert_true(spin_worth(&g, 250));
+	assert_false(spin_worth(&g, 50, t));
+	assert_true(spin_worth(&g, 250, t));
 	/* Short answers again win it back within a few dozen waits. */
 	t = waits(&g, t, 32, 3);
-	assert_true(spin_worth(&g, 50));
+	assert_true(spin_worth(&g, 50, t));
 	/* One very long wait weighs no more than the cap. */
 	spin_wait_begin(&g, t);
 	spin_wait_end(&g, t + 60000000);
 	assert_true(g.wait_avg_us8 <= 8U * SPIN_WAIT_CAP_US);
 	t = waits(&g, t + 60000000, 40, 1);
-	assert_true(spin_worth(&g, 50));
+	assert_true(spin_worth(&g, 50, t));
 	/* An end without a begin learns nothing. */
 	uint32_t before = g.wait_avg_us8;
 	spin_wait_end(&g, t + 1000);
 	assert_int_equal(g.wait_avg_us8, before);
+}
+
+static void test_probes(void **state)
+{
+	struct spin_guard g = { .loadavg_fd = -1, .ncpus = 2 };
+	uint64_t t = waits(&g, 1000, 64, 100);
+	unsigned yes = 0;
+
+	(void)state;
+	/* Waits are long: of SPIN_PROBE_EVERY waits, one is polled for
+	 * anyway, for the whole window and no longer. */
+	for (unsigned i = 0; i < 4 * SPIN_PROBE_EVERY; i++) {
+		t += 200;
+		if (!spin_worth(&g, 50, t))
+			continue;
+		yes++;
+		assert_true(spin_worth(&g, 50, t + 49));
+		assert_false(spin_worth(&g, 50, t + 50));
+	}
+	assert_int_equal(yes, 4);
+	/* What the probes find teaches the poller: a client that answers
+	 * in 3 us once polled for is polled for again. */
+	t = waits(&g, t, 32, 3);
+	assert_true(spin_worth(&g, 50, t));
 }
 
 static void test_real_guard(void **state)
@@ -225,6 +249,7 @@ int main(void)
 		cmocka_unit_test(test_unreadable),
 		cmocka_unit_test(test_stolen_slice),
 		cmocka_unit_test(test_waits_learned),
+		cmocka_unit_test(test_probes),
 		cmocka_unit_test(test_real_guard),
 	};
 
