@@ -713,17 +713,11 @@ int srl_submit(struct sr_client *c, bool wait)
 
 	if (!n)
 		return c->error;
-	/* The daemon's share first, so that it works while we do ours;
-	 * what it finished already does not count as its work.  Not for
-	 * an event loop's session: taking there costs a system call (the
-	 * doorbell's read), and its next sr_peek_cqe takes them anyway. */
-	if (c->inline_on && c->rings.on && !c->rings.notify &&
-	    c->in_flight > c->cq_len) {
-		ret = srl_rings_take(c);
-		if (ret < 0)
-			return ret;
-	}
-	keep = c->inline_on ? srl_inline_split(c, c->batch, n) : n;
+	/* The daemon's share first, so that it works while we do ours. */
+	ret = c->inline_on ? srl_inline_split(c, c->batch, n) : (int)n;
+	if (ret < 0)
+		return ret;
+	keep = (unsigned)ret;
 	if (keep) {
 		ret = srl_send_ops(c, c->batch, keep, wait);
 		if (ret)

@@ -349,9 +349,10 @@ int srl_rings_layout_ok(const Saferring__RingLayout *l, uint64_t slots_bytes,
  * completion is queued), false to send it to the daemon. */
 bool srl_inline_try(struct sr_client *c, const struct op_request *o);
 /* How many of the batch @ops[0, n) go to the daemon first: the rest,
- * [keep, n), are ours to try (srl_inline_run) once those are sent. */
-unsigned srl_inline_split(struct sr_client *c, const struct op_request *ops,
-			  unsigned n);
+ * [keep, n), are ours to try (srl_inline_run) once those are sent; or
+ * the session's error (it takes in arrived completions first). */
+int srl_inline_split(struct sr_client *c, const struct op_request *ops,
+		     unsigned n);
 /* Try each of @ops[0, n); those that did not complete move to the front,
  * in order.  How many they are. */
 unsigned srl_inline_run(struct sr_client *c, struct op_request *ops,

@@ -154,24 +154,37 @@ static bool inline_alone(const struct op_request *ops, unsigned i)
 	return !ops[i].link && (i == 0 || !ops[i - 1].link);
 }
 
-unsigned srl_inline_split(struct sr_client *c, const struct op_request *ops,
-			  unsigned n)
+int srl_inline_split(struct sr_client *c, const struct op_request *ops,
+		     unsigned n)
 {
-	/* Ours, not yet completed by the daemon (completions queued here
-	 * are done); multishot ones may make this a little off. */
-	unsigned busy = c->in_flight > c->cq_len ? c->in_flight - c->cq_len : 0;
-	unsigned share = (busy + n) * INLINE_DAEMON_EIGHTHS / 8, keep = n;
-	unsigned min_keep;
+	unsigned busy, share, keep = n, min_keep;
+	int ret;
 
 	if (c->inline_skip) {
 		c->inline_skip -= c->inline_skip < n ? c->inline_skip : n;
-		return n;
+		return (int)n;
 	}
+	/* Candidates come from the end: none there, nothing to share (a
+	 * socket's batch), and nothing to look at first. */
+	if (!n || !inline_alone(ops, n - 1) || !inline_can(c, &ops[n - 1]))
+		return (int)n;
+	/* What the daemon finished already is not its work: take it in.
+	 * Not for an event loop's session: taking costs it a system call
+	 * (the doorbell's read), and its next sr_peek_cqe takes them. */
+	if (c->rings.on && !c->rings.notify && c->in_flight > c->cq_len) {
+		ret = srl_rings_take(c);
+		if (ret < 0)
+			return ret;
+	}
+	/* Ours, not yet completed by the daemon (completions queued here
+	 * are done); multishot ones may make this a little off. */
+	busy = c->in_flight > c->cq_len ? c->in_flight - c->cq_len : 0;
+	share = (busy + n) * INLINE_DAEMON_EIGHTHS / 8;
 	min_keep = share > busy ? share - busy : 0;
 	while (keep > min_keep && inline_alone(ops, keep - 1) &&
 	       inline_can(c, &ops[keep - 1]))
 		keep--;
-	return keep;
+	return (int)keep;
 }
 
 unsigned srl_inline_run(struct sr_client *c, struct op_request *ops,
