@@ -16,9 +16,9 @@
  *
  * At depth the work is shared (srl_inline_split): the daemon gets at
  * least three quarters of what will be in flight, on its own CPU, and we
- * do the rest here while it works, so that both CPUs read.  A lone operation is
- * thus always tried; after a few misses in a row (files not in the page
- * cache) the attempt rests for a while.
+ * do the rest here while it works, so that both CPUs read.  A lone
+ * operation is thus always tried.  After a few misses in a row (files
+ * not in the page cache) the attempt rests for a while.
  * Files opened O_DIRECT are never tried: their I/O waits for the device
  * whatever RWF_NOWAIT says.
  *
