@@ -169,7 +169,10 @@ int srl_rings_take(struct sr_client *c)
 	if (!took)
 		return 0;
 	shm_ring_release(&r->cq);
-	spin_wait_end(&c->spin, spin_now_us());
+	/* The clock only when a wait is to be learned: not at every take
+	 * of a client that keeps the daemon busy. */
+	if (spin_waiting(&c->spin))
+		spin_wait_end(&c->spin, spin_now_us());
 	/* The daemon may hold completions that waited for this room. */
 	sr_wake_daemon(c, SR_RING_SQ_CQ_WAIT);
 	return total ? total : 1;

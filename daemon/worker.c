@@ -130,8 +130,10 @@ static void mail_ring(struct worker *w)
  * window starts again. */
 static void worker_worked(struct worker *w, uint64_t now)
 {
-	spin_wait_begin(&w->spin, w->last_work_us);
-	spin_wait_end(&w->spin, now);
+	/* The gap since the last work is this worker's wait. */
+	if (w->last_work_us)
+		spin_learn(&w->spin, now > w->last_work_us ?
+					     now - w->last_work_us : 0);
 	w->last_work_us = now;
 }
 

@@ -57,19 +57,23 @@ static long spin_runnable(int fd)
 	return end == p || *end != '/' ? -1 : v;
 }
 
+void spin_learn(struct spin_guard *g, uint64_t took_us)
+{
+	if (took_us > SPIN_WAIT_CAP_US)
+		took_us = SPIN_WAIT_CAP_US;
+	/* avg += (sample - avg) / 8, in eighths of a microsecond. */
+	g->wait_avg_us8 = (uint32_t)(g->wait_avg_us8 + took_us -
+				     g->wait_avg_us8 / 8);
+}
+
 void spin_wait_end(struct spin_guard *g, uint64_t now)
 {
-	uint64_t took;
+	uint64_t since = g->wait_since_us;
 
-	if (!g->wait_since_us)
+	if (!since)
 		return;
-	took = now > g->wait_since_us ? now - g->wait_since_us : 0;
-	if (took > SPIN_WAIT_CAP_US)
-		took = SPIN_WAIT_CAP_US;
 	g->wait_since_us = 0;
-	/* avg += (sample - avg) / 8, in eighths of a microsecond. */
-	g->wait_avg_us8 = (uint32_t)(g->wait_avg_us8 + took -
-				     g->wait_avg_us8 / 8);
+	spin_learn(g, now > since ? now - since : 0);
 }
 
 bool spin_worth(struct spin_guard *g, uint32_t window_us, uint64_t now)

@@ -53,7 +53,7 @@ struct spin_guard {
 	uint64_t probe_until_us; /* a probe polls until then */
 };
 
-/* Longest wait spin_wait_end() learns: a longer one (a night's sleep)
+/* Longest wait spin_learn() takes in: a longer one (a night's sleep)
  * says no more than this about the next. */
 #define SPIN_WAIT_CAP_US 2000U
 /* One wait in this many is polled for anyway (spin_worth). */
@@ -88,8 +88,17 @@ static inline void spin_wait_begin(struct spin_guard *g, uint64_t now)
 		g->wait_since_us = now;
 }
 
+/* A wait took @took_us: learn it (capped at SPIN_WAIT_CAP_US). */
+void spin_learn(struct spin_guard *g, uint64_t took_us);
+
 /* The wait in progress (if any) ended at @now: learn its length. */
 void spin_wait_end(struct spin_guard *g, uint64_t now);
+
+/* A wait is in progress (spin_wait_end would learn something). */
+static inline bool spin_waiting(const struct spin_guard *g)
+{
+	return g->wait_since_us != 0;
+}
 
 /* Should a wait that begins at @now be polled for, with @window_us?  Yes
  * while waits have lately averaged under half the window.  Else only one
