@@ -26,26 +26,27 @@
 /* Operations the daemon completed for this process's sessions. */
 static uint64_t daemon_ops_done(void)
 {
-	Saferring__Request req = SAFERRING__REQUEST__INIT;
-	Saferring__StatsRequest sr = SAFERRING__STATS_REQUEST__INIT;
-	Saferring__Reply *r = NULL;
 	struct rc *c = rc_connect(hd.sock);
-	uint32_t seq = rc_next_seq(c);
+	const Saferring__Stats *st = rc_stats(c, hd_timeout_ms());
 	uint64_t done = 0;
 
-	sr.has_sessions = sr.sessions = true;
-	req.has_seq = true;
-	req.seq = seq;
-	req.body_case = SAFERRING__REQUEST__BODY_STATS;
-	req.stats = &sr;
-	assert_int_equal(rc_send_request(c, &req, NULL, 0), 0);
-	assert_int_equal(rc_recv(c, hd_timeout_ms(), &r, NULL), 1);
-	assert_int_equal(r->body_case, SAFERRING__REPLY__BODY_STATS);
-	for (size_t i = 0; i < r->stats->n_session; i++)
-		if (r->stats->session[i]->pid == getpid())
-			done += r->stats->session[i]->ops_done;
+	for (size_t i = 0; i < st->n_session; i++)
+		if (st->session[i]->pid == getpid())
+			done += st->session[i]->ops_done;
 	rc_close(c);
 	return done;
+}
+
+/* The daemon did between @least and @most of the @what since @before. */
+static void expect_daemon_did(uint64_t before, uint64_t least,
+			      uint64_t most, const char *what)
+{
+	uint64_t did = daemon_ops_done() - before;
+
+	if (did < least || did > most)
+		fail_msg("the daemon did %llu of %u %s; want %llu to %llu",
+			 (unsigned long long)did, DEPTH, what,
+			 (unsigned long long)least, (unsigned long long)most);
 }
 
 /* A file of @blocks 4 KiB blocks of pattern, read once so that the page
@@ -77,10 +78,23 @@ static struct sr_client *session(uint32_t flags)
 	return ou_connect(&p);
 }
 
-/* Submit what is prepared, wait for @n completions, check each read
- * @len bytes (the user_data is the block) and that the slot holds them. */
+/* Prepare reads of blocks [0, n) into slots [0, n), user_data the block;
+ * with @chained, in chains of two. */
+static void prep_reads(struct sr_client *c, sr_handle_t h,
+		       const sr_slot_t *slots, unsigned n, bool chained)
+{
+	for (unsigned i = 0; i < n; i++) {
+		assert_int_equal(sr_prep_read(c, i, h, slots[i], 0, SLOT_SIZE,
+					      (uint64_t)i * SLOT_SIZE), 0);
+		if (chained && i % 2 == 0)
+			assert_int_equal(sr_link_last(c, SR_LINK), 0);
+	}
+}
+
+/* Submit what is prepared, wait for @n completions, check each read a
+ * whole block (the user_data) of pattern @seed into its slot. */
 static void run_reads(struct sr_client *c, const sr_slot_t *slots,
-		      unsigned n)
+		      unsigned n, uint32_t seed)
 {
 	struct sr_cqe cqe[DEPTH];
 
@@ -92,7 +106,7 @@ static void run_reads(struct sr_client *c, const sr_slot_t *slots,
 		ou_ok(&cqe[i], SLOT_SIZE);
 		assert_true(hd_pattern_ok(sr_slot_data(c, slots[b]),
 					  SLOT_SIZE, (uint64_t)b * SLOT_SIZE,
-					  0x5a));
+					  seed));
 	}
 }
 
@@ -110,21 +124,16 @@ static void test_depth_is_shared(void **state)
 	struct sr_client *c = session(0);
 	sr_handle_t h = sr_register_fd(c, fd);
 	sr_slot_t slots[DEPTH];
-	uint64_t before, did;
+	uint64_t before;
 
 	(void)state;
 	assert_true(sr_handle_index(h) >= 0);
 	acquire_all(c, slots, DEPTH);
 	before = daemon_ops_done();
-	for (unsigned i = 0; i < DEPTH; i++)
-		assert_int_equal(sr_prep_read(c, i, h, slots[i], 0, SLOT_SIZE,
-					      (uint64_t)i * SLOT_SIZE), 0);
-	run_reads(c, slots, DEPTH);
-	did = daemon_ops_done() - before;
+	prep_reads(c, h, slots, DEPTH, false);
+	run_reads(c, slots, DEPTH, 0x5a);
 	/* Nothing was in flight: the daemon's share is 3/4 of 64. */
-	if (did < DEPTH * 3 / 4 || did >= DEPTH)
-		fail_msg("the daemon did %llu of %u reads; want 48 to 63",
-			 (unsigned long long)did, DEPTH);
+	expect_daemon_did(before, DEPTH * 3 / 4, DEPTH - 1, "reads");
 	sr_close(c);
 	close(fd);
 	hd_check_service(&hd);
@@ -145,9 +154,9 @@ static void test_lone_read_stays_here(void **state)
 	for (unsigned i = 0; i < 4; i++) {
 		assert_int_equal(sr_prep_read(c, i, h, slots[i], 0, SLOT_SIZE,
 					      (uint64_t)i * SLOT_SIZE), 0);
-		run_reads(c, slots, 1);
+		run_reads(c, slots, 1, 0x5a);
 	}
-	assert_int_equal(daemon_ops_done() - before, 0);
+	expect_daemon_did(before, 0, 0, "lone reads");
 	sr_close(c);
 	close(fd);
 	hd_check_service(&hd);
@@ -166,14 +175,9 @@ static void test_chains_go_to_the_daemon(void **state)
 	acquire_all(c, slots, DEPTH);
 	before = daemon_ops_done();
 	/* 32 chains of two: the second of each does not link itself. */
-	for (unsigned i = 0; i < DEPTH; i++) {
-		assert_int_equal(sr_prep_read(c, i, h, slots[i], 0, SLOT_SIZE,
-					      (uint64_t)i * SLOT_SIZE), 0);
-		if (i % 2 == 0)
-			assert_int_equal(sr_link_last(c, SR_LINK), 0);
-	}
-	run_reads(c, slots, DEPTH);
-	assert_int_equal(daemon_ops_done() - before, DEPTH);
+	prep_reads(c, h, slots, DEPTH, true);
+	run_reads(c, slots, DEPTH, 0x5a);
+	expect_daemon_did(before, DEPTH, DEPTH, "chained reads");
 	sr_close(c);
 	close(fd);
 	hd_check_service(&hd);
@@ -191,13 +195,11 @@ static void test_no_inline_flag(void **state)
 	assert_true(sr_handle_index(h) >= 0);
 	acquire_all(c, slots, DEPTH);
 	before = daemon_ops_done();
-	assert_int_equal(sr_prep_read(c, 0, h, slots[0], 0, SLOT_SIZE, 0), 0);
-	run_reads(c, slots, 1);
-	for (unsigned i = 0; i < DEPTH; i++)
-		assert_int_equal(sr_prep_read(c, i, h, slots[i], 0, SLOT_SIZE,
-					      (uint64_t)i * SLOT_SIZE), 0);
-	run_reads(c, slots, DEPTH);
-	assert_int_equal(daemon_ops_done() - before, DEPTH + 1);
+	prep_reads(c, h, slots, 1, false);
+	run_reads(c, slots, 1, 0x5a);
+	prep_reads(c, h, slots, DEPTH, false);
+	run_reads(c, slots, DEPTH, 0x5a);
+	expect_daemon_did(before, DEPTH + 1, DEPTH + 1, "reads (and a lone one)");
 	sr_close(c);
 	close(fd);
 	hd_check_service(&hd);
@@ -212,7 +214,7 @@ static void test_writes_are_shared(void **state)
 	struct sr_cqe cqe[DEPTH];
 	static char back[DEPTH * SLOT_SIZE];
 	struct iovec v = { back, SLOT_SIZE };
-	uint64_t before, did, least = DEPTH * 3 / 4, most = DEPTH - 1;
+	uint64_t before, least = DEPTH * 3 / 4, most = DEPTH - 1;
 
 	(void)state;
 	assert_true(sr_handle_index(h) >= 0);
@@ -234,33 +236,17 @@ static void test_writes_are_shared(void **state)
 	ou_wait(c, cqe, DEPTH);
 	for (unsigned i = 0; i < DEPTH; i++)
 		ou_ok(&cqe[i], SLOT_SIZE);
-	did = daemon_ops_done() - before;
-	if (did < least || did > most)
-		fail_msg("the daemon did %llu of %u writes; want %llu to %llu",
-			 (unsigned long long)did, DEPTH,
-			 (unsigned long long)least, (unsigned long long)most);
+	expect_daemon_did(before, least, most, "writes");
 	assert_int_equal(pread(fd, back, sizeof(back), 0), (ssize_t)sizeof(back));
 	assert_true(hd_pattern_ok(back, sizeof(back), 0, 0xc3));
 
 	/* Reads of the same handle are still shared, whatever the writes
 	 * found out. */
 	before = daemon_ops_done();
-	for (unsigned i = 0; i < DEPTH; i++)
-		assert_int_equal(sr_prep_read(c, i, h, slots[i], 0, SLOT_SIZE,
-					      (uint64_t)i * SLOT_SIZE), 0);
-	ou_submit(c, DEPTH);
-	ou_wait(c, cqe, DEPTH);
-	for (unsigned i = 0; i < DEPTH; i++) {
-		unsigned b = (unsigned)cqe[i].user_data;
-
-		ou_ok(&cqe[i], SLOT_SIZE);
-		assert_true(hd_pattern_ok(sr_slot_data(c, slots[b]), SLOT_SIZE,
-					  (uint64_t)b * SLOT_SIZE, 0xc3));
-	}
-	did = daemon_ops_done() - before;
-	if (did < DEPTH * 3 / 4 || did >= DEPTH)
-		fail_msg("after the writes the daemon did %llu of %u reads; "
-			 "want 48 to 63", (unsigned long long)did, DEPTH);
+	prep_reads(c, h, slots, DEPTH, false);
+	run_reads(c, slots, DEPTH, 0xc3);
+	expect_daemon_did(before, DEPTH * 3 / 4, DEPTH - 1,
+			  "reads after the writes");
 	sr_close(c);
 	close(fd);
 	hd_check_service(&hd);

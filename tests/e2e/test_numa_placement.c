@@ -80,23 +80,12 @@ static int sysfs_node_count(void)
 /* Session @id's node as a StatsRequest reports it: -1 when absent. */
 static int reported_node(uint64_t id)
 {
-	Saferring__Request req = SAFERRING__REQUEST__INIT;
-	Saferring__StatsRequest sr = SAFERRING__STATS_REQUEST__INIT;
-	Saferring__Reply *r = NULL;
 	struct rc *c = rc_connect(hd.sock);
-	uint32_t seq = rc_next_seq(c);
+	const Saferring__Stats *st = rc_stats(c, WAIT_MS);
 	int node = -2;
 
-	sr.has_sessions = sr.sessions = true;
-	req.has_seq = true;
-	req.seq = seq;
-	req.body_case = SAFERRING__REQUEST__BODY_STATS;
-	req.stats = &sr;
-	assert_int_equal(rc_send_request(c, &req, NULL, 0), 0);
-	assert_int_equal(rc_recv(c, WAIT_MS, &r, NULL), 1);
-	assert_int_equal(r->body_case, SAFERRING__REPLY__BODY_STATS);
-	for (size_t i = 0; i < r->stats->n_session; i++) {
-		const Saferring__SessionStats *s = r->stats->session[i];
+	for (size_t i = 0; i < st->n_session; i++) {
+		const Saferring__SessionStats *s = st->session[i];
 
 		if (s->session_id == id)
 			node = s->has_node ? (int)s->node : -1;

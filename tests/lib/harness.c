@@ -1219,6 +1219,25 @@ void rc_expect_quiet(struct rc *c, int ms)
 	assert_int_equal(n, -ETIMEDOUT);
 }
 
+const Saferring__Stats *rc_stats(struct rc *c, int timeout_ms)
+{
+	Saferring__Request req = SAFERRING__REQUEST__INIT;
+	Saferring__StatsRequest sr = SAFERRING__STATS_REQUEST__INIT;
+	Saferring__Reply *r = NULL;
+	uint32_t seq = rc_next_seq(c);
+
+	sr.has_sessions = sr.sessions = true;
+	req.has_seq = true;
+	req.seq = seq;
+	req.body_case = SAFERRING__REQUEST__BODY_STATS;
+	req.stats = &sr;
+	assert_int_equal(rc_send_request(c, &req, NULL, 0), 0);
+	assert_int_equal(rc_recv(c, timeout_ms, &r, NULL), 1);
+	assert_int_equal(r->body_case, SAFERRING__REPLY__BODY_STATS);
+	assert_int_equal(r->seq, seq);
+	return r->stats;
+}
+
 void rc_wait_cqes(struct rc *c, size_t n, struct rc_cqe *out, int timeout_ms)
 {
 	uint64_t deadline = hd_now_ns() + (uint64_t)timeout_ms * 1000000ULL;

@@ -280,6 +280,10 @@ void rc_expect_eof(struct rc *c, int timeout_ms);
 void rc_expect_error_limit(struct rc *c, int timeout_ms);
 /* Nothing may arrive within @ms (and nothing is queued). */
 void rc_expect_quiet(struct rc *c, int ms);
+/* Ask the daemon's figures with every session's line (no Hello needed);
+ * the answer, valid until @c's next receive or close.  Fails the test
+ * when none comes within @timeout_ms. */
+const Saferring__Stats *rc_stats(struct rc *c, int timeout_ms);
 /* Wait (bounded by @timeout_ms) until @n completions are there; move them
  * to @out.  Fails on timeout, EOF or a non-completion reply. */
 void rc_wait_cqes(struct rc *c, size_t n, struct rc_cqe *out, int timeout_ms);
